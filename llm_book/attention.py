@@ -1,0 +1,196 @@
+"""Scaled dot-product attention and the article's ``SelfAttention``, fixed.
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V
+
+``scaled_dot_product_attention`` is the formula and nothing else.
+``SelfAttention`` is the article's class (Section 5), kept recognisable -
+``query``, ``key``, ``value`` and ``out`` layers, the same reshapes - with what
+the article leaves out: an optional causal mask, a padding mask, dropout,
+validated arguments, attention weights returned on request, and a key/value
+cache for fast generation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q k^T / sqrt(d)) v, returning the output and the weights.
+
+    Args:
+        q: queries ``(..., T_q, d)``.
+        k: keys ``(..., T_k, d)``.
+        v: values ``(..., T_k, d_v)``.
+        mask: optional boolean tensor, True where a query may attend to a key,
+            broadcastable to ``(..., T_q, T_k)``.  Every query must be allowed
+            at least one key.
+
+    Returns:
+        ``(output, weights)``: output ``(..., T_q, d_v)``; weights ``(..., T_q, T_k)``
+        after the softmax (each row sums to 1).
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"`{name}` has to be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"`{name}` has to have at least 2 dimensions (..., T, d), got shape {tuple(t.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"`q` and `k` need the same last dimension d, got {q.shape[-1]} and {k.shape[-1]}"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"`k` and `v` need the same number of positions, got {k.shape[-2]} and {v.shape[-2]}"
+        )
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise TypeError(
+                f"`mask` has to be a boolean tensor (True = may attend), got dtype {mask.dtype}"
+            )
+        try:
+            allowed = torch.broadcast_to(mask, scores.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"`mask` of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                f"{tuple(scores.shape)} (..., T_q, T_k)"
+            ) from None
+        if not allowed.any(dim=-1).all():
+            raise ValueError(
+                "`mask` leaves a query with no key to attend to (a row of all False); "
+                "the softmax of that row would be NaN"
+            )
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean ``(t_q, t_k)`` mask: query i may see key j when j <= i + (t_k - t_q).
+
+    With ``t_k == t_q`` this is the lower triangle.  With a key/value cache the
+    queries are the *last* ``t_q`` of ``t_k`` positions, hence the offset.
+    """
+    t_k = t_q if t_k is None else t_k
+    if t_q > t_k:
+        raise ValueError(f"`t_q` (={t_q}) cannot exceed `t_k` (={t_k}) in a causal mask")
+    return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
+
+
+class LayerCache:
+    """Keys and values one attention layer has already computed, ``(batch, heads, T, head_dim)``."""
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the new positions and return all keys and values so far."""
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], dim=-2)
+            self.v = torch.cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: the article's class with its gaps filled.
+
+    Args:
+        embed_dim: width of each token vector.
+        num_heads: number of heads; has to divide ``embed_dim``.
+        causal: if True, position t attends only to positions <= t (what a
+            language model that predicts the next word needs).
+        dropout: dropout probability on the attention weights and the output.
+        bias: whether the four linear layers have a bias.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, causal: bool = False,
+                 dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` (={value!r}) has to be a positive integer")
+        if embed_dim % num_heads != 0:
+            raise ValueError(
+                f"`embed_dim` (={embed_dim}) has to be divisible by `num_heads` (={num_heads}); "
+                f"each head gets embed_dim // num_heads dimensions"
+            )
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` (={dropout!r}) has to be a float in [0, 1)")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.causal = causal
+
+        self.query = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.key = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.value = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.out = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch_size, seq_len, _ = x.shape
+        # (B, T, C) -> (B, T, nh, hs) -> (B, nh, T, hs)
+        return x.view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, output_attentions: bool = False,
+                padding_mask: torch.Tensor | None = None, cache: LayerCache | None = None):
+        """Attend over the sequence.
+
+        Args:
+            x: ``(batch, T, embed_dim)``.
+            output_attentions: also return the weights ``(batch, heads, T_q, T_k)``.
+            padding_mask: optional boolean ``(batch, T_k)``, True for real tokens and
+                False for padding that no query may attend to.
+            cache: optional ``LayerCache``; its stored keys and values are used and
+                this call's are appended (for step-by-step generation).
+
+        Returns:
+            ``output`` ``(batch, T, embed_dim)``, or ``(output, weights)``.
+        """
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.embed_dim:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"`x` has to be a tensor of shape (batch, T, {self.embed_dim}), got {shape}"
+            )
+        batch_size, seq_len, embed_dim = x.shape
+        q = self._split_heads(self.query(x))  # (B, nh, T, hs)
+        k = self._split_heads(self.key(x))
+        v = self._split_heads(self.value(x))
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, nh, T_past + T, hs)
+        t_k = k.shape[-2]
+
+        mask = None
+        if self.causal:
+            mask = causal_mask(seq_len, t_k, device=x.device)  # (T, T_k)
+        if padding_mask is not None:
+            if padding_mask.dtype != torch.bool or tuple(padding_mask.shape) != (batch_size, t_k):
+                raise ValueError(
+                    f"`padding_mask` has to be a boolean tensor of shape (batch, T_k) = "
+                    f"({batch_size}, {t_k}), True for real tokens; got {padding_mask.dtype} "
+                    f"{tuple(padding_mask.shape)}"
+                )
+            keys_ok = padding_mask[:, None, None, :]  # (B, 1, 1, T_k)
+            mask = keys_ok if mask is None else mask & keys_ok
+
+        y, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, nh, T, hs), (B, nh, T, T_k)
+        if self.training and self.attn_dropout.p > 0:
+            y = self.attn_dropout(weights) @ v  # drop some attention links while training
+        # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C): the heads side by side again
+        y = y.transpose(1, 2).contiguous().view(batch_size, seq_len, embed_dim)
+        y = self.resid_dropout(self.out(y))
+        return (y, weights) if output_attentions else y

@@ -1,0 +1,234 @@
+"""A GPT: GPT-2's architecture, small enough to train on a laptop.
+
+    tokens -> token embedding + position embedding
+           -> n_layer x Block( x + attn(ln_1(x));  x + mlp(ln_2(x)) )
+           -> ln_f -> logits (the output layer shares the token embedding's weights)
+
+Learned position embeddings, pre-LayerNorm blocks, a GELU MLP and tied
+input/output embeddings are what GPT-2 uses, so real GPT-2 weights load into
+this class (``llm_book.hf``).  Layers are named after the article's pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llm_book.attention import LayerCache, SelfAttention
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Sizes of a GPT.  Checked on creation; make variants with ``dataclasses.replace``.
+
+    Args:
+        vocab_size: number of token ids.
+        block_size: longest input the model accepts (number of position embeddings).
+        n_layer: number of transformer blocks.
+        n_head: attention heads per block; has to divide ``n_embd``.
+        n_embd: width of every token vector.
+        dropout: dropout probability while training (0 turns it off).
+        bias: biases in the linear layers and LayerNorms (GPT-2 has them).
+    """
+
+    vocab_size: int
+    block_size: int = 16
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` (={value!r}) has to be a positive integer")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"`n_embd` (={self.n_embd}) has to be divisible by `n_head` (={self.n_head})"
+            )
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` (={self.dropout!r}) has to be a float in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class GPTOutput:
+    """What ``GPT.forward`` returns.
+
+    Attributes:
+        logits: ``(batch, T, vocab_size)``, one next-token score vector per position.
+        loss: mean cross-entropy against ``targets`` (positions with -100 ignored), or None.
+        attentions: with ``output_attentions=True``, one ``(batch, heads, T, T)`` tensor
+            per layer (the layout of Hugging Face and of bertviz's ``head_view``); else None.
+    """
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class MLP(nn.Module):
+    """The feed-forward network: Linear(C -> 4C), GELU, Linear(4C -> C)."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.act = nn.GELU(approximate="tanh")  # GPT-2's GELU
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(self.act(self.fc(x))))
+
+
+class Block(nn.Module):
+    """One transformer block, pre-LayerNorm: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = SelfAttention(config.n_embd, config.n_head, causal=True,
+                                  dropout=config.dropout, bias=config.bias)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, output_attentions: bool = False,
+                cache: LayerCache | None = None):
+        a, weights = self.attn(self.ln_1(x), output_attentions=True, cache=cache)
+        x = x + a                       # residual connection around attention
+        x = x + self.mlp(self.ln_2(x))  # residual connection around the MLP
+        return (x, weights) if output_attentions else x
+
+
+class KVCache:
+    """One ``LayerCache`` per block: the keys and values generation has computed so far."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    def __len__(self) -> int:
+        return len(self.layers[0])
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer language model (GPT-2's architecture).
+
+    Example:
+        >>> model = GPT(GPTConfig(vocab_size=35))
+        >>> out = model(torch.tensor([[0, 7, 26]]))
+        >>> out.logits.shape
+        torch.Size([1, 3, 35])
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"`config` has to be a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embeddings
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied input and output embeddings
+
+        # GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer).
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("attn.out.weight") or name.endswith("mlp.proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (the tied output layer counted once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part: embeddings, attention, MLP, LayerNorms (sums to ``num_parameters``)."""
+        counts = {"token embedding": 0, "position embedding": 0, "attention": 0,
+                  "MLP": 0, "LayerNorm": 0}
+        for name, p in self.named_parameters():
+            if name.startswith("wte"):
+                counts["token embedding"] += p.numel()
+            elif name.startswith("wpe"):
+                counts["position embedding"] += p.numel()
+            elif ".attn." in name:
+                counts["attention"] += p.numel()
+            elif ".mlp." in name:
+                counts["MLP"] += p.numel()
+            else:
+                counts["LayerNorm"] += p.numel()
+        return counts
+
+    def _check_idx(self, idx: torch.Tensor, past: int) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"`idx` has to be a (batch, T) tensor of token ids, got {shape}")
+        if idx.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"`idx` has to hold integer token ids, got dtype {idx.dtype}")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"`idx` holds ids from {int(idx.min())} to {int(idx.max())}; token ids run from 0 "
+                f"to vocab_size - 1 = {self.config.vocab_size - 1}"
+            )
+        if past + idx.shape[1] > self.config.block_size:
+            raise ValueError(
+                f"the input is {past + idx.shape[1]} tokens long"
+                + (f" ({past} cached + {idx.shape[1]} new)" if past else "")
+                + f" but the model's `block_size` is {self.config.block_size}; "
+                f"crop it to the last {self.config.block_size} tokens"
+            )
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                output_attentions: bool = False, cache: KVCache | None = None) -> GPTOutput:
+        """Run the model.
+
+        Args:
+            idx: token ids ``(batch, T)``, T <= block_size (counting cached positions).
+            targets: optional ``(batch, T)`` next-token ids; -100 marks positions to ignore.
+            output_attentions: return every layer's attention weights.
+            cache: optional ``KVCache``; positions continue after the cached ones and
+                this call's keys and values are added to it.
+
+        Returns:
+            ``GPTOutput`` with ``logits`` ``(batch, T, vocab_size)``, ``loss`` and ``attentions``.
+        """
+        past = len(cache) if cache is not None else 0
+        self._check_idx(idx, past)
+        t = idx.shape[1]
+        pos = torch.arange(past, past + t, device=idx.device)  # (T,)
+        x = self.drop(self.wte(idx) + self.wpe(pos))           # (B, T, C)
+        attentions = []
+        for i, block in enumerate(self.blocks):
+            x, weights = block(x, output_attentions=True,
+                               cache=cache.layers[i] if cache is not None else None)
+            attentions.append(weights)                          # (B, nh, T, T_k)
+        logits = self.lm_head(self.ln_f(x))                     # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            if targets.shape != idx.shape:
+                raise ValueError(
+                    f"`targets` has to have the shape of `idx` {tuple(idx.shape)}, "
+                    f"got {tuple(targets.shape)}"
+                )
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                   ignore_index=-100)
+        return GPTOutput(logits, loss, tuple(attentions) if output_attentions else None)

@@ -1,0 +1,110 @@
+"""Checkpoints that ship with the package, and the script that rebuilds them.
+
+``load_toy_gpt()`` returns a tiny GPT trained on ``ToyLanguage`` and its
+tokenizer.  The file is checked against its SHA-256 before it is loaded, and
+loaded with ``weights_only=True`` (no code in a checkpoint is ever run).
+
+Rebuild it from scratch on a CPU (about a minute)::
+
+    python -m llm_book.pretrained toy-gpt llm_book/data/toy_gpt.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import torch
+
+from llm_book import set_seed
+from llm_book.language import ToyLanguage
+from llm_book.model import GPT, GPTConfig
+from llm_book.tokenizer import WordTokenizer
+from llm_book.training import LanguageSampler, train
+
+DATA = Path(__file__).parent / "data"
+TOY_GPT_PATH = DATA / "toy_gpt.pt"
+TOY_GPT_SHA256 = "a7dba38e9e2e215c3abb789a8c26e1a696de6edb04ac2573f065534fec028edd"
+
+# How the shipped toy GPT is made: the recipe, in one place.
+TOY_GPT_RECIPE = {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 16,
+                  "steps": 2000, "batch_size": 128, "lr": 3e-3, "warmup_steps": 100, "seed": 0}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def train_toy_gpt(steps: int | None = None, seed: int | None = None, progress: bool = False):
+    """Train the toy GPT from scratch with ``TOY_GPT_RECIPE``; returns ``(model, tokenizer, history)``."""
+    r = dict(TOY_GPT_RECIPE)
+    steps = r["steps"] if steps is None else steps
+    seed = r["seed"] if seed is None else seed
+    language = ToyLanguage()
+    tokenizer = WordTokenizer(language.vocab, eos=language.eos)
+    set_seed(seed)
+    config = GPTConfig(vocab_size=len(tokenizer), block_size=r["block_size"],
+                       n_layer=r["n_layer"], n_head=r["n_head"], n_embd=r["n_embd"])
+    model = GPT(config)
+    sampler = LanguageSampler(language, tokenizer)
+    generator = torch.Generator().manual_seed(seed)
+    history = train(model, lambda step: sampler(r["batch_size"], generator), steps=steps,
+                    lr=r["lr"], warmup_steps=r["warmup_steps"], progress=progress)
+    return model, tokenizer, history
+
+
+def save_checkpoint(model: GPT, tokenizer: WordTokenizer, path: Path) -> str:
+    """Write config, vocabulary and weights (plain tensors, lists, numbers); returns the SHA-256."""
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
+             if k != "lm_head.weight"}  # tied to wte.weight: stored once
+    torch.save({"config": model.config.to_dict(), "vocab": list(tokenizer.vocab),
+                "eos": tokenizer.eos, "state_dict": state}, path)
+    return sha256(path)
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None) -> tuple[GPT, WordTokenizer]:
+    """Load a checkpoint written by ``save_checkpoint``; check its hash when one is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if expected_sha256 is not None and sha256(path) != expected_sha256:
+        raise ValueError(
+            f"checkpoint {path} has SHA-256 {sha256(path)}, expected {expected_sha256}; "
+            f"the file is damaged or was replaced (rebuild it with `python -m llm_book.pretrained`)"
+        )
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    model = GPT(GPTConfig(**data["config"]))
+    state = dict(data["state_dict"])
+    state["lm_head.weight"] = state["wte.weight"]
+    model.load_state_dict(state)
+    model.eval()
+    return model, WordTokenizer(data["vocab"], eos=data["eos"])
+
+
+def load_toy_gpt() -> tuple[GPT, WordTokenizer]:
+    """The tiny GPT trained on ``ToyLanguage`` (2 layers, 4 heads, 64 wide) and its tokenizer.
+
+    Example:
+        >>> model, tokenizer = load_toy_gpt()
+        >>> tokenizer.encode(["The", "cat"])
+        [0, 7]
+    """
+    return load_checkpoint(TOY_GPT_PATH, TOY_GPT_SHA256)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m llm_book.pretrained",
+                                     description="Rebuild a shipped checkpoint from scratch.")
+    parser.add_argument("which", choices=["toy-gpt"])
+    parser.add_argument("out", type=Path, nargs="?", default=TOY_GPT_PATH)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, tokenizer, history = train_toy_gpt(progress=True)
+    digest = save_checkpoint(model, tokenizer, args.out)
+    print(f"final training loss {history.loss[-1]:.4f}; wrote {args.out}")
+    print(f"SHA-256 {digest}  (set TOY_GPT_SHA256 in llm_book/pretrained.py to this)")
+
+
+if __name__ == "__main__":
+    main()

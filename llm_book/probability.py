@@ -1,0 +1,127 @@
+"""Probabilities of text under a model: the chain rule, log-likelihood, perplexity.
+
+    P(x_1, ..., x_T) = prod_t P(x_t | x_<t)          (the chain rule)
+    log P            = sum_t log P(x_t | x_<t)       (the log-likelihood)
+    perplexity       = exp(-mean_t log P(x_t | x_<t))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+
+def chain_rule(conditionals: Sequence[float]) -> list[float]:
+    """Running product of conditional probabilities.
+
+    Example:
+        >>> [round(p, 4) for p in chain_rule([0.2, 0.4, 0.6, 0.8])]
+        [0.2, 0.08, 0.048, 0.0384]
+    """
+    out, running = [], 1.0
+    for i, p in enumerate(conditionals):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 0 <= p <= 1:
+            raise ValueError(f"`conditionals[{i}]` (={p!r}) has to be a probability in [0, 1]")
+        running *= p
+        out.append(running)
+    return out
+
+
+@torch.no_grad()
+def sequence_log_probs(model, idx: torch.Tensor) -> torch.Tensor:
+    """log P(x_t | x_<t) for t = 1..T-1 of each sequence in ``idx`` ``(batch, T)``.
+
+    The first token has no prediction (it is the context everything starts from).
+
+    Returns:
+        ``(batch, T - 1)`` log-probabilities (natural log).
+    """
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] < 2:
+        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(f"`idx` has to be a (batch, T) tensor of token ids with T >= 2, got {shape}")
+    was_training = model.training
+    model.eval()
+    logits = model(idx).logits[:, :-1, :]                  # (B, T-1, vocab): predictions for x_1..x_{T-1}
+    model.train(was_training)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return log_probs.gather(-1, idx[:, 1:, None]).squeeze(-1)  # (B, T-1)
+
+
+def perplexity(log_probs: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """exp of the mean negative log-probability (over the positions ``mask`` keeps)."""
+    if not isinstance(log_probs, torch.Tensor) or log_probs.numel() == 0:
+        raise ValueError("`log_probs` has to be a non-empty tensor of log-probabilities")
+    if mask is not None:
+        if mask.dtype != torch.bool or mask.shape != log_probs.shape:
+            raise ValueError(
+                f"`mask` has to be a boolean tensor shaped like `log_probs` {tuple(log_probs.shape)}"
+            )
+        if not mask.any():
+            raise ValueError("`mask` keeps no position; perplexity of nothing is undefined")
+        log_probs = log_probs[mask]
+    if (log_probs > 1e-6).any():
+        raise ValueError("`log_probs` holds positive values; log-probabilities are <= 0")
+    return math.exp(-log_probs.float().mean().item())
+
+
+@torch.no_grad()
+def next_token_distribution(model, tokenizer, prefix: Sequence[str]) -> dict[str, float]:
+    """The model's P(next word | prefix) as ``{word: probability}`` over the whole vocabulary."""
+    idx = torch.tensor([tokenizer.encode(prefix)])
+    was_training = model.training
+    model.eval()
+    probs = torch.softmax(model(idx).logits[0, -1].float(), dim=-1)
+    model.train(was_training)
+    return dict(zip(tokenizer.vocab, probs.tolist()))
+
+
+def model_sentence_probability(model, tokenizer, words: Sequence[str]) -> float:
+    """P(words[1:] | words[0]) under the model, by the chain rule (the first word is given)."""
+    idx = torch.tensor([tokenizer.encode(words)])
+    return math.exp(sequence_log_probs(model, idx).sum().item())
+
+
+@torch.no_grad()
+def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int = 0) -> dict[str, float]:
+    """How close a model is to the toy language's true distribution.
+
+    Over ``n_sentences`` sentences sampled from ``language``, at every position
+    that predicts a token, compares the model's next-token distribution with the
+    exact one.
+
+    Returns:
+        ``{"kl": mean KL(true || model) in nats, "cross_entropy": model's mean
+        -log P(next token) in nats per token, "entropy": the language's entropy per
+        token (the floor)}``.
+    """
+    sentences = language.sample(n_sentences, seed=seed)
+    length = max(len(s) for s in sentences)
+    idx = torch.full((len(sentences), length), tokenizer.eos_id)
+    for i, s in enumerate(sentences):
+        idx[i, : len(s)] = torch.tensor(tokenizer.encode(s))
+    was_training = model.training
+    model.eval()
+    log_q = torch.log_softmax(model(idx).logits.float(), dim=-1)  # (N, L, vocab)
+    model.train(was_training)
+
+    # Exact next-token distributions, cached per distinct prefix.
+    cache: dict[tuple[str, ...], torch.Tensor] = {}
+    kl_total, ce_total, count = 0.0, 0.0, 0
+    for i, s in enumerate(sentences):
+        for t in range(1, len(s)):
+            prefix = tuple(s[:t])
+            if prefix not in cache:
+                p = torch.zeros(len(tokenizer))
+                for word, prob in language.next_token_probs(list(prefix)).items():
+                    p[tokenizer.token_to_id[word]] = prob
+                cache[prefix] = p
+            p = cache[prefix]
+            lq = log_q[i, t - 1]
+            support = p > 0
+            kl_total += (p[support] * (p[support].log() - lq[support])).sum().item()
+            ce_total += -lq[tokenizer.token_to_id[s[t]]].item()
+            count += 1
+    return {"kl": kl_total / count, "cross_entropy": ce_total / count,
+            "entropy": language.entropy_per_token()}

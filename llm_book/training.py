@@ -1,0 +1,147 @@
+"""A small, readable training loop for language models.
+
+AdamW, a learning rate that warms up linearly and then decays along a cosine,
+gradient clipping, and an optional evaluation every N steps.  ``train``
+returns the loss history so a notebook can plot it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def lm_batch(sentences: Sequence[Sequence[str]], tokenizer, pad_to: int | None = None) -> Batch:
+    """Turn sentences into next-token training pairs.
+
+    The input is each sentence without its last token, the target the sentence
+    without its first: position t is trained to predict token t + 1.  Shorter
+    sentences are padded (inputs with the end token, targets with -100, which
+    the loss ignores).
+
+    Returns:
+        ``(idx, targets)``, both ``(batch, L - 1)`` where L is the longest sentence
+        (or ``pad_to``).
+    """
+    encoded = [tokenizer.encode(s) for s in sentences]
+    if not encoded or min(len(e) for e in encoded) < 2:
+        raise ValueError("`sentences` has to hold at least one sentence, each of 2 or more tokens")
+    length = max(len(e) for e in encoded) if pad_to is None else pad_to
+    if length < max(len(e) for e in encoded):
+        raise ValueError(f"`pad_to` (={pad_to}) is shorter than the longest sentence")
+    idx = torch.full((len(encoded), length - 1), tokenizer.eos_id, dtype=torch.long)
+    targets = torch.full((len(encoded), length - 1), -100, dtype=torch.long)
+    for i, e in enumerate(encoded):
+        idx[i, : len(e) - 1] = torch.tensor(e[:-1])
+        targets[i, : len(e) - 1] = torch.tensor(e[1:])
+    return idx, targets
+
+
+class LanguageSampler:
+    """Draws training batches from a ``ToyLanguage`` with its exact sentence probabilities.
+
+    Every sentence is encoded once; a batch is a draw of sentence indices, so a
+    step costs one ``torch.multinomial`` and two indexings.
+    """
+
+    def __init__(self, language, tokenizer) -> None:
+        sentences = language.sentences()
+        self.idx, self.targets = lm_batch([w for w, _ in sentences], tokenizer)
+        self.probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
+
+    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        picks = torch.multinomial(self.probs, batch_size, replacement=True, generator=generator)
+        return self.idx[picks], self.targets[picks]
+
+
+def lr_at(step: int, lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> float:
+    """Linear warm-up to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr`` at ``total_steps``."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainHistory:
+    """Loss per step (``loss``), learning rate per step, and evaluations every ``eval_every`` steps."""
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+
+
+def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
+          lr: float = 3e-3, warmup_steps: int = 100, min_lr: float | None = None,
+          weight_decay: float = 0.1, grad_clip: float | None = 1.0,
+          eval_fn: Callable[[torch.nn.Module], float] | None = None, eval_every: int = 100,
+          progress: bool = False) -> TrainHistory:
+    """Train ``model`` for ``steps`` optimiser steps and return the loss history.
+
+    Args:
+        model: returns an object with ``.loss`` when called as ``model(idx, targets)``.
+        get_batch: ``get_batch(step) -> (idx, targets)``.
+        steps: number of optimiser steps.
+        lr: peak learning rate; ``min_lr`` (default lr / 10) is reached at the end.
+        warmup_steps: steps of linear warm-up.
+        weight_decay: AdamW weight decay on matrices (not on biases and LayerNorms).
+        grad_clip: clip the global gradient norm to this (None: no clipping).
+        eval_fn: ``eval_fn(model) -> float``, called every ``eval_every`` steps and at the end.
+        progress: show a tqdm progress bar.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"`steps` (={steps!r}) has to be a positive integer")
+    if not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"`lr` (={lr!r}) has to be a positive float")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` (={warmup_steps!r}) has to be a non-negative integer")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"`eval_every` (={eval_every!r}) has to be a positive integer")
+    min_lr = lr / 10 if min_lr is None else min_lr
+
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.95),
+    )
+    history = TrainHistory()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="training", leave=False, mininterval=0.5)
+
+    model.train()
+    for step in range(steps):
+        step_lr = lr_at(step, lr, warmup_steps, steps, min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = step_lr
+        idx, targets = get_batch(step)
+        loss = model(idx, targets).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        history.loss.append(loss.item())
+        history.lr.append(step_lr)
+        if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
+            model.eval()
+            with torch.no_grad():
+                history.eval_steps.append(step + 1)
+                history.eval_loss.append(float(eval_fn(model)))
+            model.train()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return history

@@ -1,0 +1,215 @@
+"""GPTConfig and GPT: shapes, loss, attention weights, errors, the key/value cache."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llm_book.model import GPT, GPTConfig, KVCache
+
+V = 11  # the tiny config's vocab_size
+
+
+def random_ids(batch: int, t: int, seed: int = 0, vocab: int = V) -> torch.Tensor:
+    return torch.randint(0, vocab, (batch, t), generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------
+# GPTConfig
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("field", ["vocab_size", "block_size", "n_layer", "n_head", "n_embd"])
+@pytest.mark.parametrize("value", [0, -3, 2.0, True, "8"])
+def test_config_size_fields_must_be_positive_integers(field, value):
+    kwargs = {"vocab_size": 8, "block_size": 8, "n_layer": 1, "n_head": 1, "n_embd": 8, field: value}
+    with pytest.raises(ValueError, match=rf"`{field}` \(={value!r}\) has to be a positive integer"):
+        GPTConfig(**kwargs)
+
+
+def test_config_heads_must_divide_width():
+    with pytest.raises(ValueError, match=r"`n_embd` \(=10\) has to be divisible by `n_head` \(=4\)"):
+        GPTConfig(vocab_size=8, n_embd=10, n_head=4)
+
+
+@pytest.mark.parametrize("dropout", [1.0, -0.1, True, "0.1", float("nan")])
+def test_config_dropout(dropout):
+    with pytest.raises(ValueError, match=rf"`dropout` \(={dropout!r}\) has to be a float in \[0, 1\)"):
+        GPTConfig(vocab_size=8, dropout=dropout)
+
+
+def test_config_is_frozen_and_replace_validates(tiny_config):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tiny_config.n_layer = 3
+    wider = dataclasses.replace(tiny_config, n_embd=32)
+    assert wider.n_embd == 32 and wider.vocab_size == V
+    with pytest.raises(ValueError, match=r"`n_embd` \(=15\) has to be divisible"):
+        dataclasses.replace(tiny_config, n_embd=15)
+    assert GPTConfig(**tiny_config.to_dict()) == tiny_config
+
+
+def test_gpt_needs_a_config():
+    with pytest.raises(TypeError, match=r"`config` has to be a GPTConfig, got dict"):
+        GPT({"vocab_size": 8})
+
+
+# ----------------------------------------------------------------------------
+# Forward pass
+# ----------------------------------------------------------------------------
+def test_logits_for_every_position(tiny_gpt):
+    idx = random_ids(3, 7)
+    out = tiny_gpt(idx)
+    assert out.logits.shape == (3, 7, V)
+    assert out.loss is None and out.attentions is None
+    assert torch.isfinite(out.logits).all()
+
+
+def test_each_position_only_sees_its_past(tiny_gpt):
+    idx = random_ids(2, 8)
+    changed = idx.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % V
+    a, b = tiny_gpt(idx).logits, tiny_gpt(changed).logits
+    torch.testing.assert_close(a[:, :5], b[:, :5], atol=0, rtol=0)
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+
+
+def test_batch_rows_are_independent(tiny_gpt):
+    idx = random_ids(4, 9)
+    together = tiny_gpt(idx).logits
+    for i in range(4):
+        torch.testing.assert_close(tiny_gpt(idx[i:i + 1]).logits[0], together[i], atol=1e-6, rtol=0)
+
+
+def test_loss_is_cross_entropy_of_the_logits(tiny_gpt):
+    idx, targets = random_ids(2, 8, seed=1), random_ids(2, 8, seed=2)
+    out = tiny_gpt(idx, targets)
+    expected = F.cross_entropy(out.logits.reshape(-1, V), targets.reshape(-1))
+    torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
+
+
+def test_loss_ignores_minus_100(tiny_gpt):
+    idx, targets = random_ids(2, 8, seed=1), random_ids(2, 8, seed=2)
+    targets[0, 5:] = -100
+    targets[1, 0] = -100
+    out = tiny_gpt(idx, targets)
+    keep = targets != -100
+    expected = F.cross_entropy(out.logits[keep], targets[keep])
+    torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
+    # The ignored positions really are ignored: change their logits' targets freely.
+    other = targets.clone()
+    other[~keep] = -100
+    assert torch.equal(tiny_gpt(idx, other).loss, out.loss)
+
+
+def test_loss_targets_shape(tiny_gpt):
+    with pytest.raises(ValueError, match=r"`targets` has to have the shape of `idx` \(2, 8\), got \(2, 7\)"):
+        tiny_gpt(random_ids(2, 8), random_ids(2, 7))
+
+
+def test_untrained_loss_is_near_log_vocab(tiny_gpt):
+    # Small initial weights: the model starts close to uniform guessing.
+    out = tiny_gpt(random_ids(4, 12), random_ids(4, 12, seed=5))
+    assert out.loss.item() == pytest.approx(torch.log(torch.tensor(float(V))).item(), rel=0.05)
+
+
+def test_attentions_one_per_layer_causal_rows_sum_to_one(tiny_gpt, tiny_config):
+    out = tiny_gpt(random_ids(2, 7), output_attentions=True)
+    assert isinstance(out.attentions, tuple) and len(out.attentions) == tiny_config.n_layer
+    for weights in out.attentions:
+        assert weights.shape == (2, tiny_config.n_head, 7, 7)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2, tiny_config.n_head, 7))
+        assert (weights.triu(diagonal=1) == 0).all()
+        assert (weights[..., torch.ones(7, 7, dtype=torch.bool).tril()] > 0).all()
+    # Asking for the weights does not change the logits.
+    assert torch.equal(out.logits, tiny_gpt(random_ids(2, 7)).logits)
+
+
+# ----------------------------------------------------------------------------
+# Errors
+# ----------------------------------------------------------------------------
+def test_input_longer_than_block_size(tiny_gpt):
+    with pytest.raises(ValueError, match=r"the input is 13 tokens long but the model's `block_size` is 12; "
+                                         r"crop it to the last 12 tokens"):
+        tiny_gpt(random_ids(1, 13))
+
+
+@pytest.mark.parametrize("bad_id", [-1, V])
+def test_ids_out_of_range(tiny_gpt, bad_id):
+    idx = random_ids(1, 4)
+    idx[0, 2] = bad_id
+    with pytest.raises(ValueError, match=rf"`idx` holds ids from .*{bad_id}.*token ids run from 0 to "
+                                         rf"vocab_size - 1 = {V - 1}"):
+        tiny_gpt(idx)
+
+
+def test_idx_rank_and_dtype(tiny_gpt):
+    with pytest.raises(ValueError, match=r"`idx` has to be a \(batch, T\) tensor of token ids, got \(4,\)"):
+        tiny_gpt(torch.tensor([1, 2, 3, 4]))
+    with pytest.raises(TypeError, match=r"`idx` has to hold integer token ids, got dtype torch.float32"):
+        tiny_gpt(torch.zeros(1, 3))
+
+
+# ----------------------------------------------------------------------------
+# Parameters
+# ----------------------------------------------------------------------------
+def test_embeddings_are_tied(tiny_gpt):
+    assert tiny_gpt.lm_head.weight is tiny_gpt.wte.weight
+
+
+def test_parameter_counts_sum_to_num_parameters(tiny_gpt, tiny_config):
+    counts = tiny_gpt.parameter_counts()
+    assert sum(counts.values()) == tiny_gpt.num_parameters()
+    c, v, L = tiny_config.n_embd, tiny_config.vocab_size, tiny_config.n_layer
+    assert counts["token embedding"] == v * c  # counted once although tied
+    assert counts["position embedding"] == tiny_config.block_size * c
+    assert counts["attention"] == L * 4 * (c * c + c)
+    assert counts["MLP"] == L * (c * 4 * c + 4 * c + 4 * c * c + c)
+    assert counts["LayerNorm"] == (2 * L + 1) * 2 * c
+
+
+def test_same_seed_same_model(tiny_config, make_gpt):
+    a, b = make_gpt(tiny_config, seed=3), make_gpt(tiny_config, seed=3)
+    idx = random_ids(1, 5)
+    assert torch.equal(a(idx).logits, b(idx).logits)
+    assert not torch.equal(a(idx).logits, make_gpt(tiny_config, seed=4)(idx).logits)
+
+
+# ----------------------------------------------------------------------------
+# KVCache
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("batch", [1, 3])
+def test_cached_step_by_step_equals_full_forward(tiny_gpt, tiny_config, batch):
+    idx = random_ids(batch, tiny_config.block_size, seed=batch)
+    full = tiny_gpt(idx).logits
+    cache = KVCache(tiny_config.n_layer)
+    steps = [tiny_gpt(idx[:, t:t + 1], cache=cache).logits for t in range(idx.shape[1])]
+    assert len(cache) == tiny_config.block_size
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_cached_prompt_then_tokens(tiny_gpt, tiny_config):
+    idx = random_ids(2, 10, seed=7)
+    cache = KVCache(tiny_config.n_layer)
+    first = tiny_gpt(idx[:, :6], cache=cache).logits
+    out = tiny_gpt(idx[:, 6:], cache=cache, output_attentions=True)
+    assert out.attentions[0].shape == (2, tiny_config.n_head, 4, 10)
+    torch.testing.assert_close(torch.cat([first, out.logits], dim=1), tiny_gpt(idx).logits,
+                               atol=1e-5, rtol=0)
+
+
+def test_cache_counts_towards_block_size(tiny_gpt, tiny_config):
+    cache = KVCache(tiny_config.n_layer)
+    tiny_gpt(random_ids(1, 10), cache=cache)
+    with pytest.raises(ValueError, match=r"the input is 13 tokens long \(10 cached \+ 3 new\) "
+                                         r"but the model's `block_size` is 12"):
+        tiny_gpt(random_ids(1, 3), cache=cache)
+
+
+def test_dropout_config_is_off_in_eval(tiny_config, make_gpt):
+    model = make_gpt(dataclasses.replace(tiny_config, dropout=0.3))
+    idx = random_ids(2, 6)
+    assert torch.equal(model(idx).logits, model(idx).logits)
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.equal(model(idx).logits, model(idx).logits)
