@@ -33,6 +33,8 @@ class GPTConfig:
         n_embd: width of every token vector.
         dropout: dropout probability while training (0 turns it off).
         bias: biases in the linear layers and LayerNorms (GPT-2 has them).
+        causal: True for a language model (each position sees only the past); False
+            gives a bidirectional encoder, as BERT-style masked language models use.
     """
 
     vocab_size: int
@@ -42,6 +44,7 @@ class GPTConfig:
     n_embd: int = 64
     dropout: float = 0.0
     bias: bool = True
+    causal: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -55,6 +58,9 @@ class GPTConfig:
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
                 or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` (={self.dropout!r}) has to be a float in [0, 1)")
+        for name in ("bias", "causal"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` (={getattr(self, name)!r}) has to be True or False")
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -69,11 +75,17 @@ class GPTOutput:
         loss: mean cross-entropy against ``targets`` (positions with -100 ignored), or None.
         attentions: with ``output_attentions=True``, one ``(batch, heads, T, T)`` tensor
             per layer (the layout of Hugging Face and of bertviz's ``head_view``); else None.
+        hidden_states: with ``output_hidden_states=True``, ``n_layer + 1`` tensors
+            ``(batch, T, n_embd)``: the embeddings, then the output of each block; else None.
+        last_hidden_state: ``(batch, T, n_embd)`` after the final LayerNorm (what the
+            output layer reads; a classification head reads it too).
     """
 
     logits: torch.Tensor
     loss: torch.Tensor | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    last_hidden_state: torch.Tensor | None = None
 
 
 class MLP(nn.Module):
@@ -96,14 +108,15 @@ class Block(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = SelfAttention(config.n_embd, config.n_head, causal=True,
+        self.attn = SelfAttention(config.n_embd, config.n_head, causal=config.causal,
                                   dropout=config.dropout, bias=config.bias)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, output_attentions: bool = False,
-                cache: LayerCache | None = None):
-        a, weights = self.attn(self.ln_1(x), output_attentions=True, cache=cache)
+                cache: LayerCache | None = None, padding_mask: torch.Tensor | None = None):
+        a, weights = self.attn(self.ln_1(x), output_attentions=True, cache=cache,
+                               padding_mask=padding_mask)
         x = x + a                       # residual connection around attention
         x = x + self.mlp(self.ln_2(x))  # residual connection around the MLP
         return (x, weights) if output_attentions else x
@@ -198,7 +211,9 @@ class GPT(nn.Module):
             )
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                output_attentions: bool = False, cache: KVCache | None = None) -> GPTOutput:
+                output_attentions: bool = False, cache: KVCache | None = None,
+                output_hidden_states: bool = False,
+                padding_mask: torch.Tensor | None = None) -> GPTOutput:
         """Run the model.
 
         Args:
@@ -206,22 +221,30 @@ class GPT(nn.Module):
             targets: optional ``(batch, T)`` next-token ids; -100 marks positions to ignore.
             output_attentions: return every layer's attention weights.
             cache: optional ``KVCache``; positions continue after the cached ones and
-                this call's keys and values are added to it.
+                this call's keys and values are added to it (causal models only).
+            output_hidden_states: return the embeddings and every block's output.
+            padding_mask: optional boolean ``(batch, T)``, True for real tokens; no
+                position attends to padding (needed by bidirectional models on padded batches).
 
         Returns:
             ``GPTOutput`` with ``logits`` ``(batch, T, vocab_size)``, ``loss`` and ``attentions``.
         """
+        if cache is not None and not self.config.causal:
+            raise ValueError("`cache` needs a causal model; a bidirectional model (causal=False) "
+                             "recomputes every position when the text grows")
         past = len(cache) if cache is not None else 0
         self._check_idx(idx, past)
         t = idx.shape[1]
         pos = torch.arange(past, past + t, device=idx.device)  # (T,)
         x = self.drop(self.wte(idx) + self.wpe(pos))           # (B, T, C)
-        attentions = []
+        attentions, hidden_states = [], [x]
         for i, block in enumerate(self.blocks):
-            x, weights = block(x, output_attentions=True,
+            x, weights = block(x, output_attentions=True, padding_mask=padding_mask,
                                cache=cache.layers[i] if cache is not None else None)
             attentions.append(weights)                          # (B, nh, T, T_k)
-        logits = self.lm_head(self.ln_f(x))                     # (B, T, vocab)
+            hidden_states.append(x)                             # (B, T, C)
+        last_hidden_state = self.ln_f(x)                        # (B, T, C)
+        logits = self.lm_head(last_hidden_state)                # (B, T, vocab)
         loss = None
         if targets is not None:
             if targets.shape != idx.shape:
@@ -231,4 +254,57 @@ class GPT(nn.Module):
                 )
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                    ignore_index=-100)
-        return GPTOutput(logits, loss, tuple(attentions) if output_attentions else None)
+        return GPTOutput(logits, loss, tuple(attentions) if output_attentions else None,
+                         tuple(hidden_states) if output_hidden_states else None,
+                         last_hidden_state)
+
+
+class GPTClassifier(nn.Module):
+    """A classification head on top of a (pretrained) GPT: fine-tuning in its simplest form.
+
+    The GPT reads the sentence; a linear layer maps one summary vector to class
+    scores.  For a causal model the summary is the hidden state at the last real
+    token (the only position that has seen the whole sentence); for a
+    bidirectional one, the mean over real tokens.
+
+    Args:
+        gpt: the body, pretrained or freshly initialised.
+        num_classes: number of labels.
+        pooling: "last" or "mean" (default: "last" for causal models, "mean" otherwise).
+    """
+
+    def __init__(self, gpt: GPT, num_classes: int, pooling: str | None = None) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"`num_classes` (={num_classes!r}) has to be an integer >= 2")
+        pooling = pooling or ("last" if gpt.config.causal else "mean")
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"`pooling` (={pooling!r}) has to be 'last' or 'mean'")
+        self.gpt = gpt
+        self.pooling = pooling
+        self.head = nn.Linear(gpt.config.n_embd, num_classes)
+
+    def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> GPTOutput:
+        """Class scores ``(batch, num_classes)`` in ``.logits``; ``.loss`` when ``labels`` are given.
+
+        Args:
+            idx: ``(batch, T)`` token ids, padded at the end.
+            lengths: ``(batch,)`` number of real tokens per row (default: all T).
+            labels: ``(batch,)`` class ids.
+        """
+        batch, t = idx.shape
+        if lengths is None:
+            lengths = torch.full((batch,), t, device=idx.device)
+        if lengths.shape != (batch,) or int(lengths.min()) < 1 or int(lengths.max()) > t:
+            raise ValueError(f"`lengths` has to be a (batch,) tensor with values in 1..{t}, got {lengths.tolist()}")
+        real = torch.arange(t, device=idx.device)[None, :] < lengths[:, None]  # (B, T)
+        causal = self.gpt.config.causal
+        h = self.gpt(idx, padding_mask=None if causal else real).last_hidden_state  # (B, T, C)
+        if self.pooling == "last":
+            summary = h[torch.arange(batch), lengths - 1]                         # (B, C)
+        else:
+            summary = (h * real[..., None]).sum(1) / lengths[:, None]            # (B, C)
+        logits = self.head(summary)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return GPTOutput(logits, loss)

@@ -1,0 +1,174 @@
+"""Training: next-token batches, the learning-rate schedule, and a loop that can overfit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from llm_book.tokenizer import WordTokenizer
+from llm_book.training import LanguageSampler, TrainHistory, lm_batch, lr_at, train
+
+TOK = WordTokenizer(["The", "cat", "sat", "on", "mat", "<eos>"])
+EOS = 5
+
+
+# ----------------------------------------------------------------------------
+# lm_batch
+# ----------------------------------------------------------------------------
+def test_lm_batch_shifts_by_one_and_pads():
+    idx, targets = lm_batch([["The", "cat", "sat", "<eos>"], ["The", "cat", "sat", "on", "mat", "<eos>"]], TOK)
+    assert idx.shape == targets.shape == (2, 5)
+    assert idx.dtype == targets.dtype == torch.long
+    assert idx.tolist() == [[0, 1, 2, EOS, EOS], [0, 1, 2, 3, 4]]
+    assert targets.tolist() == [[1, 2, EOS, -100, -100], [1, 2, 3, 4, EOS]]
+
+
+def test_lm_batch_pad_to():
+    idx, targets = lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=6)
+    assert idx.tolist() == [[0, 1, EOS, EOS, EOS]]
+    assert targets.tolist() == [[1, EOS, -100, -100, -100]]
+
+
+def test_lm_batch_errors():
+    with pytest.raises(ValueError, match=r"`sentences` has to hold at least one sentence, each of 2 or more"):
+        lm_batch([], TOK)
+    with pytest.raises(ValueError, match=r"`sentences` has to hold at least one sentence, each of 2 or more"):
+        lm_batch([["The", "cat"], ["The"]], TOK)
+    with pytest.raises(ValueError, match=r"`pad_to` \(=3\) is shorter than the longest sentence"):
+        lm_batch([["The", "cat", "sat", "<eos>"]], TOK, pad_to=3)
+    with pytest.raises(ValueError, match=r"unknown word 'dog'"):
+        lm_batch([["The", "dog"]], TOK)
+
+
+def test_lm_batch_loss_matches_per_sentence_loss(tiny_config, make_gpt, lang, toy_tokenizer):
+    # Padding must not change the loss: the batch loss is the token-weighted mean of the sentences'.
+    from llm_book.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(lang.vocab), block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    sentences = lang.sample(5, seed=2)
+    idx, targets = lm_batch(sentences, toy_tokenizer)
+    total, count = 0.0, 0
+    for s in sentences:
+        i, t = lm_batch([s], toy_tokenizer)
+        total += model(i, t).loss.item() * (len(s) - 1)
+        count += len(s) - 1
+    assert model(idx, targets).loss.item() == pytest.approx(total / count, rel=1e-5)
+
+
+def test_language_sampler(lang, toy_tokenizer):
+    sampler = LanguageSampler(lang, toy_tokenizer)
+    idx, targets = sampler(32, torch.Generator().manual_seed(0))
+    assert idx.shape == targets.shape == (32, lang.max_length - 1)
+    again = sampler(32, torch.Generator().manual_seed(0))
+    assert torch.equal(idx, again[0]) and torch.equal(targets, again[1])
+    for row, target in zip(idx, targets):
+        n = int((target != -100).sum())
+        words = toy_tokenizer.decode(row[:n]) + toy_tokenizer.decode(target[n - 1:n])
+        assert words[-1] == "<eos>" and lang.sentence_probability(words) > 0
+
+
+# ----------------------------------------------------------------------------
+# lr_at
+# ----------------------------------------------------------------------------
+def test_lr_warms_up_linearly():
+    assert lr_at(0, 1.0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_at(4, 1.0, 10, 100, 0.1) == pytest.approx(0.5)
+    assert lr_at(9, 1.0, 10, 100, 0.1) == pytest.approx(1.0)
+
+
+def test_lr_decays_along_a_cosine_to_min_lr():
+    assert lr_at(10, 1.0, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_at(55, 1.0, 10, 100, 0.1) == pytest.approx(0.55)  # half way: the mean of lr and min_lr
+    assert lr_at(100, 1.0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_at(500, 1.0, 10, 100, 0.1) == pytest.approx(0.1)
+    decay = [lr_at(s, 1.0, 10, 100, 0.1) for s in range(10, 101)]
+    assert all(a > b for a, b in zip(decay, decay[1:]))
+
+
+def test_lr_without_warm_up():
+    assert lr_at(0, 2.0, 0, 10, 0.0) == pytest.approx(2.0)
+    assert lr_at(10, 2.0, 0, 10, 0.0) == pytest.approx(0.0)
+
+
+# ----------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------
+@pytest.fixture
+def fixed_batch():
+    """4 sequences whose first tokens differ, so every prefix has one right next token."""
+    ids = torch.randint(0, 11, (4, 9), generator=torch.Generator().manual_seed(0))
+    ids[:, 0] = torch.arange(4)
+    return ids[:, :-1], ids[:, 1:]
+
+
+def test_train_overfits_one_fixed_batch(tiny_gpt, fixed_batch):
+    idx, targets = fixed_batch
+    steps_seen = []
+
+    def get_batch(step):
+        steps_seen.append(step)
+        return idx, targets
+
+    initial = tiny_gpt(idx, targets).loss.item()
+    history = train(tiny_gpt, get_batch, steps=200, lr=1e-2, warmup_steps=20)
+    assert isinstance(history, TrainHistory)
+    assert steps_seen == list(range(200))
+    assert len(history.loss) == len(history.lr) == 200
+    assert history.loss[0] == pytest.approx(initial, rel=1e-5)
+    assert history.loss[-1] < 0.05
+    assert tiny_gpt(idx, targets).loss.item() < 0.05
+    assert not tiny_gpt.training  # left in eval mode
+    assert history.lr == pytest.approx([lr_at(s, 1e-2, 20, 200, 1e-3) for s in range(200)])
+    assert history.eval_steps == [] and history.eval_loss == []
+
+
+def test_train_is_repeatable(tiny_config, make_gpt, fixed_batch):
+    runs = [train(make_gpt(tiny_config, seed=1), lambda step: fixed_batch, steps=5, warmup_steps=2).loss
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_eval_fn_called_every_eval_every_and_at_the_end(tiny_gpt, fixed_batch):
+    calls = []
+
+    def eval_fn(model):
+        calls.append(model.training)
+        return float(len(calls))
+
+    history = train(tiny_gpt, lambda step: fixed_batch, steps=25, eval_fn=eval_fn, eval_every=10)
+    assert history.eval_steps == [10, 20, 25]
+    assert history.eval_loss == [1.0, 2.0, 3.0]
+    assert calls == [False, False, False]  # evaluated in eval mode
+
+    calls.clear()
+    history = train(tiny_gpt, lambda step: fixed_batch, steps=20, eval_fn=eval_fn, eval_every=10)
+    assert history.eval_steps == [10, 20]  # the last step is not evaluated twice
+
+
+def test_train_without_clipping_or_decay(tiny_gpt, fixed_batch):
+    history = train(tiny_gpt, lambda step: fixed_batch, steps=3, grad_clip=None, weight_decay=0.0,
+                    min_lr=0.0, warmup_steps=0)
+    assert len(history.loss) == 3 and all(math.isfinite(x) for x in history.loss)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"steps": 0}, r"`steps` \(=0\) has to be a positive integer"),
+    ({"steps": -5}, r"`steps` \(=-5\) has to be a positive integer"),
+    ({"steps": 1.5}, r"`steps` \(=1.5\) has to be a positive integer"),
+    ({"steps": True}, r"`steps` \(=True\) has to be a positive integer"),
+    ({"lr": 0}, r"`lr` \(=0\) has to be a positive float"),
+    ({"lr": -1e-3}, r"`lr` \(=-0.001\) has to be a positive float"),
+    ({"lr": float("nan")}, r"`lr` \(=nan\) has to be a positive float"),
+    ({"lr": "3e-3"}, r"`lr` \(='3e-3'\) has to be a positive float"),
+    ({"warmup_steps": -1}, r"`warmup_steps` \(=-1\) has to be a non-negative integer"),
+    ({"eval_every": 0}, r"`eval_every` \(=0\) has to be a positive integer"),
+])
+def test_train_argument_errors(tiny_gpt, fixed_batch, kwargs, pattern):
+    kwargs = {"steps": 2, **kwargs}
+    before = [p.clone() for p in tiny_gpt.parameters()]
+    with pytest.raises(ValueError, match=pattern):
+        train(tiny_gpt, lambda step: fixed_batch, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(before, tiny_gpt.parameters()))  # nothing trained
