@@ -5,8 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# The CPU wheel first, so that no requirement below pulls a multi-GB CUDA build.
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Python: the CPU wheel of torch first, so that nothing below pulls a multi-GB CUDA build.
 "$PYTHON" -m pip install --quiet "torch==2.13.0"
 "$PYTHON" -m pip install --quiet -r requirements.txt -e .
+
+# The scripts the website serves itself (MathJax, require.js, d3, jQuery, the widget manager),
+# from the npm registry at the versions in package.json / package-lock.json.
+npm ci --no-audit --no-fund --loglevel=error
+"$PYTHON" scripts/fetch_assets.py
+
+# The website, from the notebooks' stored outputs; any warning fails the build.
 jupyter-book build . --warningiserror --nitpick --keep-going
 echo "Website built: $(pwd)/_build/html/index.html"

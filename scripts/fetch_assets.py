@@ -1,0 +1,72 @@
+"""Copy the scripts the website needs from node_modules into _site_assets/offline/ (served as _static/offline/).
+
+The built site then serves MathJax, require.js, d3, jQuery (for bertviz views)
+and the Jupyter widget manager itself, so it works behind firewalls that block
+public CDNs.  Run by scripts/setup.sh after `npm install` (versions pinned in
+package.json).  The copies are build artefacts and are not committed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = ROOT / "node_modules"
+VENDOR = ROOT / "_site_assets" / "offline"
+
+FILES = {
+    "requirejs/require.js": "require.js",
+    "d3/dist/d3.min.js": "d3.min.js",
+    "jquery/dist/jquery.min.js": "jquery.min.js",
+}
+TREES = {
+    "mathjax/es5": "mathjax",
+    "@jupyter-widgets/html-manager/dist": "html-manager",
+}
+
+# The widget manager was written for MathJax 2 (MathJax.Hub.Queue); the site runs MathJax 3.
+_HUB = 'MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])'
+_TYPESET = ('(MathJax.typesetPromise?MathJax.typesetPromise([e]).catch(function(){}):'
+            '(MathJax.Hub?MathJax.Hub.Queue(["Typeset",MathJax.Hub,e]):null))')
+# It finds its own chunks and fonts through require.js; point require.js at this folder.
+_LOCATE = ("/* added by scripts/fetch_assets.py: load the manager's chunks and fonts from beside this file */\n"
+           "(function(){var s=document.currentScript;if(s&&window.require&&window.require.config){"
+           "require.config({paths:{'@jupyter-widgets/html-manager/dist':"
+           "s.src.slice(0,s.src.lastIndexOf('/'))}});}})();\n")
+PATCHES = {
+    "html-manager/embed-amd.js": lambda text: _LOCATE + _must_replace(text, _HUB, _TYPESET),
+    "html-manager/libembed-amd.js": lambda text: _must_replace(text, _HUB, _TYPESET),
+    "html-manager/embed.js": lambda text: _must_replace(text, _HUB, _TYPESET),
+}
+
+
+def _must_replace(text: str, old: str, new: str) -> str:
+    if old not in text:
+        raise SystemExit(f"fetch_assets: expected {old!r} in the widget manager; was its version changed?")
+    return text.replace(old, new)
+
+
+def main() -> int:
+    missing = [src for src in [*FILES, *TREES] if not (NODE / src).exists()]
+    if missing:
+        print(f"missing in node_modules: {missing}; run `npm install` first", file=sys.stderr)
+        return 1
+    if VENDOR.exists():
+        shutil.rmtree(VENDOR)
+    VENDOR.mkdir(parents=True)
+    for src, dst in FILES.items():
+        shutil.copy2(NODE / src, VENDOR / dst)
+    for src, dst in TREES.items():
+        shutil.copytree(NODE / src, VENDOR / dst, ignore=shutil.ignore_patterns("*.map"))
+    for rel, patch in PATCHES.items():
+        path = VENDOR / rel
+        path.write_text(patch(path.read_text(encoding="utf-8")), encoding="utf-8")
+    size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file())
+    print(f"copied site assets into {VENDOR.relative_to(ROOT)} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Static checks of every chapter notebook: the Colab setup cell, stored outputs, exercise markers."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def repository_url() -> str:
+    return re.search(r"^\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+
+
+def code_cells(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "no notebooks in book/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_only_inside_colab(path):
+    first = source(code_cells(path)[0])
+    assert '"google.colab" in sys.modules' in first, "the first code cell must check for Colab"
+    assert f"git+{repository_url()}" in first, "the setup cell must install from the URL in _config.yml"
+    assert "torch" not in first.lower(), "the setup cell must not reinstall torch (Colab keeps its own)"
+    body = first.split('if "google.colab" in sys.modules:', 1)
+    assert len(body) == 2 and "pip" in body[1] and "pip" not in body[0], "install only inside the Colab branch"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_are_stored_and_clean(path):
+    cells = [c for c in code_cells(path) if source(c).strip()]
+    for i, cell in enumerate(cells):
+        assert cell["execution_count"] is not None, f"code cell {i} was not run before saving"
+        assert not any(o["output_type"] == "error" for o in cell["outputs"]), f"code cell {i} stored an error"
+    counts = [c["execution_count"] for c in cells]
+    assert counts == sorted(counts), "cells were not run top to bottom"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_markers_are_well_formed(path):
+    solutions = 0
+    for cell in code_cells(path):
+        text = source(cell)
+        begins, ends = text.count("### BEGIN SOLUTION"), text.count("### END SOLUTION")
+        assert begins == ends, f"unbalanced solution markers in:\n{text[:300]}"
+        if begins:
+            solutions += begins
+            assert "hide-input" in cell.get("metadata", {}).get("tags", []), \
+                "a solution cell must be hidden on the website (tag hide-input)"
+            assert re.search(r"check_\d+_\d+\(", text), "a solution cell ends with a checker call"
+    if path.stem[:2].isdigit() and path.stem[:2] != "09":
+        assert solutions >= 3, f"{path.name} has {solutions} exercises; every chapter needs at least 3"
