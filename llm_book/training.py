@@ -3,11 +3,20 @@
 AdamW, a learning rate that warms up linearly and then decays along a cosine,
 gradient clipping, and an optional evaluation every N steps.  ``train``
 returns the loss history so a notebook can plot it.
+
+The same loop runs beyond one laptop:
+
+* it picks the device itself (CUDA where present, else the CPU);
+* launched by PyTorch's ``torchrun --nproc_per_node=N script.py``, it joins the
+  process group (NCCL on GPUs, gloo on CPUs), wraps the model in
+  ``DistributedDataParallel`` and gives each process its share of every batch,
+  so N processes follow the loss curve of one process on the same global batch.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +68,35 @@ class LanguageSampler:
         return self.idx[picks], self.targets[picks]
 
 
+def default_device() -> torch.device:
+    """CUDA when a GPU is present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world_size)``; joins the process group when launched by ``torchrun`` with N > 1.
+
+    Outside ``torchrun`` (or with one process) this returns ``(0, 1)`` and changes nothing.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shard_batch(idx: torch.Tensor, targets: torch.Tensor, rank: int, world_size: int) -> Batch:
+    """Rows ``rank, rank + world_size, ...`` of a global batch: one process's share."""
+    if idx.shape[0] % world_size:
+        raise ValueError(f"the batch size ({idx.shape[0]}) has to be a multiple of the number of "
+                         f"processes ({world_size}), so that every process gets the same share")
+    return idx[rank::world_size], targets[rank::world_size]
+
+
 def lr_at(step: int, lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> float:
     """Linear warm-up to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr`` at ``total_steps``."""
     if step < warmup_steps:
@@ -81,7 +119,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
           lr: float = 3e-3, warmup_steps: int = 100, min_lr: float | None = None,
           weight_decay: float = 0.1, grad_clip: float | None = 1.0,
           eval_fn: Callable[[torch.nn.Module], float] | None = None, eval_every: int = 100,
-          progress: bool = False) -> TrainHistory:
+          progress: bool = False, device: torch.device | str | None = None) -> TrainHistory:
     """Train ``model`` for ``steps`` optimiser steps and return the loss history.
 
     Args:
@@ -94,6 +132,12 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
         grad_clip: clip the global gradient norm to this (None: no clipping).
         eval_fn: ``eval_fn(model) -> float``, called every ``eval_every`` steps and at the end.
         progress: show a tqdm progress bar.
+        device: where to train (default: ``default_device()``); the model is moved there.
+
+    Under ``torchrun`` with N processes, ``get_batch(step)`` must return the same
+    global batch in every process (seed it); process r trains on rows r, r + N, ...
+    and the recorded loss is the mean over processes.  The batch size has to be a
+    multiple of N.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"`steps` (={steps!r}) has to be a positive integer")
@@ -104,6 +148,14 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"`eval_every` (={eval_every!r}) has to be a positive integer")
     min_lr = lr / 10 if min_lr is None else min_lr
+    device = torch.device(device) if device is not None else default_device()
+    model.to(device)
+    rank, world_size = distributed_context()
+    net = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
@@ -113,7 +165,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
     )
     history = TrainHistory()
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc="training", leave=False, mininterval=0.5)
@@ -123,13 +175,20 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
         step_lr = lr_at(step, lr, warmup_steps, steps, min_lr)
         for group in optimizer.param_groups:
             group["lr"] = step_lr
-        idx, targets = get_batch(step)
-        loss = model(idx, targets).loss
+        idx, targets = shard_batch(*get_batch(step), rank, world_size)  # this process's share
+        loss = net(idx.to(device), targets.to(device)).loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()                      # under DDP: gradients averaged over processes here
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        loss = loss.detach()
+        if world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(loss, op=dist.ReduceOp.AVG if device.type == "cuda" else dist.ReduceOp.SUM)
+            if device.type != "cuda":  # gloo has no AVG
+                loss /= world_size
         history.loss.append(loss.item())
         history.lr.append(step_lr)
         if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
