@@ -125,3 +125,25 @@ def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int 
             count += 1
     return {"kl": kl_total / count, "cross_entropy": ce_total / count,
             "entropy": language.entropy_per_token()}
+
+
+@torch.no_grad()
+def language_cross_entropy(model, tokenizer, language) -> float:
+    """The model's exact cross-entropy on the whole toy language, in nats per predicted token.
+
+    Sums over every sentence s of the language: P(s) * (-log Q(s)), divided by the
+    expected number of predicted tokens; no sampling noise.  Compare it with
+    ``language.entropy_per_token()``, the floor no model can beat.
+    """
+    from llm_book.training import lm_batch
+
+    sentences = language.sentences()
+    idx, targets = lm_batch([w for w, _ in sentences], tokenizer)
+    probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
+    was_training = model.training
+    model.eval()
+    log_q = torch.log_softmax(model(idx).logits.double(), dim=-1)          # (N, T, vocab)
+    model.train(was_training)
+    real = targets != -100
+    nll = -log_q.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * real  # (N, T)
+    return float((probs * nll.sum(1)).sum() / (probs * real.sum(1)).sum())

@@ -141,7 +141,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"`steps` (={steps!r}) has to be a positive integer")
-    if not isinstance(lr, (int, float)) or not lr > 0:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"`lr` (={lr!r}) has to be a positive float")
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise ValueError(f"`warmup_steps` (={warmup_steps!r}) has to be a non-negative integer")

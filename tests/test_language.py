@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from llm_book import set_seed
-from llm_book.language import EOS, ToyLanguage
+from llm_book.language import EOS
 from llm_book.probability import chain_rule
 
 ARTICLE_PREFIX = "The cat sat on the".split()
@@ -35,7 +36,7 @@ def test_set_seed_makes_random_numpy_and_torch_repeatable():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "3", None, True, 2**32])
 def test_set_seed_rejects_bad_seeds(seed):
-    with pytest.raises(ValueError, match=rf"`seed` \(={seed!r}\).*integer"):
+    with pytest.raises(ValueError, match=rf"`seed` \(={re.escape(repr(seed))}\) has to be an integer from 0 to 2\*\*32 - 1"):
         set_seed(seed)
 
 
@@ -154,7 +155,7 @@ def test_samples_are_sentences_of_the_language(lang):
 
 @pytest.mark.parametrize("n", [-1, 2.0, True, "5"])
 def test_sample_rejects_bad_n(lang, n):
-    with pytest.raises(ValueError, match=rf"`n` \(={n!r}\) has to be a non-negative integer"):
+    with pytest.raises(ValueError, match=rf"`n` \(={re.escape(repr(n))}\) has to be a non-negative integer"):
         lang.sample(n, seed=0)
 
 

@@ -96,10 +96,7 @@ def test_loss_ignores_minus_100(tiny_gpt):
     keep = targets != -100
     expected = F.cross_entropy(out.logits[keep], targets[keep])
     torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
-    # The ignored positions really are ignored: change their logits' targets freely.
-    other = targets.clone()
-    other[~keep] = -100
-    assert torch.equal(tiny_gpt(idx, other).loss, out.loss)
+    assert not torch.isclose(out.loss, F.cross_entropy(out.logits.reshape(-1, V), targets.clamp_min(0).reshape(-1)))
 
 
 def test_loss_targets_shape(tiny_gpt):
@@ -213,3 +210,70 @@ def test_dropout_config_is_off_in_eval(tiny_config, make_gpt):
     model.train()
     torch.manual_seed(0)
     assert not torch.equal(model(idx).logits, model(idx).logits)
+
+
+# ----------------------------------------------------------------------------
+# The bidirectional encoder (causal=False) and the classification head
+# ----------------------------------------------------------------------------
+def test_bidirectional_positions_see_the_future_and_causal_ones_do_not(tiny_config, make_gpt):
+    idx = random_ids(1, 6)
+    later = idx.clone()
+    later[0, 5] = (later[0, 5] + 1) % V
+    causal = make_gpt(tiny_config)
+    encoder = make_gpt(dataclasses.replace(tiny_config, causal=False))
+    assert torch.allclose(causal(idx).logits[0, :5], causal(later).logits[0, :5], atol=1e-6)
+    assert not torch.allclose(encoder(idx).logits[0, :5], encoder(later).logits[0, :5], atol=1e-4)
+    weights = encoder(idx, output_attentions=True).attentions[0]
+    assert weights[0, :, 0, 1:].sum() > 0  # the first word attends to words after it
+
+
+def test_bidirectional_padding_mask_hides_the_padding(tiny_config, make_gpt):
+    encoder = make_gpt(dataclasses.replace(tiny_config, causal=False))
+    idx = random_ids(2, 6)
+    real = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
+    changed = idx.clone()
+    changed[0, 4:] = (changed[0, 4:] + 3) % V
+    a = encoder(idx, padding_mask=real).last_hidden_state
+    b = encoder(changed, padding_mask=real).last_hidden_state
+    assert torch.allclose(a[real], b[real], atol=1e-6)
+
+
+def test_bidirectional_model_refuses_a_cache(tiny_config, make_gpt):
+    encoder = make_gpt(dataclasses.replace(tiny_config, causal=False))
+    with pytest.raises(ValueError, match="`cache` needs a causal model"):
+        encoder(random_ids(1, 3), cache=KVCache(tiny_config.n_layer))
+
+
+def test_classifier_shapes_loss_and_pooling(tiny_config, make_gpt):
+    from llm_book.model import GPTClassifier
+
+    torch.manual_seed(0)
+    classifier = GPTClassifier(make_gpt(tiny_config), num_classes=3)
+    assert classifier.pooling == "last"
+    idx = random_ids(4, 6)
+    lengths = torch.tensor([6, 3, 4, 1])
+    labels = torch.tensor([0, 2, 1, 1])
+    out = classifier(idx, lengths, labels)
+    assert out.logits.shape == (4, 3)
+    assert torch.isclose(out.loss, F.cross_entropy(out.logits, labels))
+    # "last" pooling reads position length - 1: what follows it does not matter
+    changed = idx.clone()
+    changed[1, 3:] = 0
+    assert torch.allclose(classifier(changed, lengths).logits, out.logits, atol=1e-6)
+    h = classifier.gpt(idx).last_hidden_state
+    assert torch.allclose(out.logits[1], classifier.head(h[1, 2]), atol=1e-6)
+    mean = GPTClassifier(make_gpt(dataclasses.replace(tiny_config, causal=False)), num_classes=3)
+    assert mean.pooling == "mean"
+    assert torch.allclose(mean(changed, lengths).logits, mean(idx, lengths).logits, atol=1e-6)
+
+
+def test_classifier_errors(tiny_config, make_gpt):
+    from llm_book.model import GPTClassifier
+
+    gpt = make_gpt(tiny_config)
+    with pytest.raises(ValueError, match=r"`num_classes` \(=1\) has to be an integer >= 2"):
+        GPTClassifier(gpt, 1)
+    with pytest.raises(ValueError, match=r"`pooling` \(='max'\) has to be 'last' or 'mean'"):
+        GPTClassifier(gpt, 2, pooling="max")
+    with pytest.raises(ValueError, match=r"`lengths` has to be a \(batch,\) tensor with values in 1..4"):
+        GPTClassifier(gpt, 2)(random_ids(2, 4), torch.tensor([0, 4]))

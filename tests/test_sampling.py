@@ -354,7 +354,7 @@ def gpt4(make_gpt):
 
 
 def exhaustive_best(model, prompt: list[int], steps: int, eos_id: int | None = None):
-    """Score every continuation of ``steps`` tokens (stopping at eos) and return the best."""
+    """Score every continuation of ``steps`` tokens (cut after eos): ``[(log_prob, tail)]``, best first."""
     scored = []
     for tail in itertools.product(range(VOCAB4), repeat=steps):
         if eos_id is not None and eos_id in tail:
@@ -436,4 +436,3 @@ def test_beam_search_errors(gpt4):
 def test_beam_search_zero_new_tokens_returns_the_prompt(gpt4):
     tokens, log_prob = beam_search(gpt4, torch.tensor([[0, 1]]), 3, 0)
     assert tokens.tolist() == [[0, 1]] and log_prob == 0.0
-    assert math.isfinite(log_prob)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from llm_book.model import GPTConfig
 from llm_book.tokenizer import WordTokenizer
 from llm_book.training import LanguageSampler, TrainHistory, lm_batch, lr_at, train
 
@@ -42,12 +43,9 @@ def test_lm_batch_errors():
         lm_batch([["The", "dog"]], TOK)
 
 
-def test_lm_batch_loss_matches_per_sentence_loss(tiny_config, make_gpt, lang, toy_tokenizer):
+def test_lm_batch_loss_matches_per_sentence_loss(make_gpt, lang, toy_tokenizer):
     # Padding must not change the loss: the batch loss is the token-weighted mean of the sentences'.
-    from llm_book.model import GPT, GPTConfig
-
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=len(lang.vocab), block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    model = make_gpt(GPTConfig(vocab_size=len(lang.vocab), block_size=16, n_layer=1, n_head=2, n_embd=16))
     sentences = lang.sample(5, seed=2)
     idx, targets = lm_batch(sentences, toy_tokenizer)
     total, count = 0.0, 0
