@@ -1,0 +1,121 @@
+"""Chapter 4's checkers: right answers pass, each usual mistake gets its hint, stubs get a hint (no crash)."""
+
+import math
+
+import pytest
+import torch
+
+from llm_book.exercises import check_4_1, check_4_2, check_4_3, check_4_4
+from llm_book.language import ToyLanguage
+
+LANG = ToyLanguage()
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def verdict(capsys, checker, answer):
+    result = checker(answer)
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line, "a checker prints one line"
+    assert repr(result) == line
+    return bool(result), line
+
+
+def test_4_1(capsys):
+    def right(words):
+        p = 1.0
+        for t in range(1, len(words)):
+            p *= LANG.next_token_probs(words[:t]).get(words[t], 0.0)
+        return p
+
+    def stops_early(words):
+        return right(words[:-1])
+
+    def log_prob(words):
+        return math.log(right(words))
+
+    assert verdict(capsys, check_4_1, right)[0]
+    ok, line = verdict(capsys, check_4_1, stops_early)
+    assert not ok and "one factor is missing" in line
+    ok, line = verdict(capsys, check_4_1, log_prob)
+    assert not ok and "log-probability" in line
+    ok, line = verdict(capsys, check_4_1, stub)
+    assert not ok and "not written yet" in line
+    ok, line = verdict(capsys, check_4_1, 0.0384)
+    assert not ok and "expected a function" in line
+
+
+def softmax_attention(scale_fn, dim=-1):
+    def fn(x):
+        return torch.softmax(x @ x.T / scale_fn(x.shape[1]), dim=dim) @ x
+    return fn
+
+
+def test_4_2(capsys):
+    assert verdict(capsys, check_4_2, softmax_attention(math.sqrt))[0]
+    ok, line = verdict(capsys, check_4_2, softmax_attention(lambda d: 1.0))
+    assert not ok and "forgot the scaling" in line
+    ok, line = verdict(capsys, check_4_2, softmax_attention(lambda d: d))
+    assert not ok and "sqrt(d), not d" in line
+    ok, line = verdict(capsys, check_4_2, softmax_attention(math.sqrt, dim=0))
+    assert not ok and "wrong axis" in line
+    ok, line = verdict(capsys, check_4_2, lambda x: x @ x.T)
+    assert not ok and "wrong shape" in line
+
+    def in_place(x):
+        x.mul_(1.0001)
+        return softmax_attention(math.sqrt)(x)
+
+    ok, line = verdict(capsys, check_4_2, in_place)
+    assert not ok and "in place" in line
+    ok, line = verdict(capsys, check_4_2, stub)
+    assert not ok and "not written yet" in line
+
+
+def test_4_3(capsys):
+    def right(ps):
+        return math.exp(-sum(map(math.log, ps)) / len(ps))
+
+    assert verdict(capsys, check_4_3, right)[0]
+    for wrong, hint in [
+        (lambda ps: -sum(map(math.log, ps)) / len(ps), "exponential"),
+        (lambda ps: math.exp(sum(map(math.log, ps)) / len(ps)), "negative"),
+        (lambda ps: math.exp(-sum(map(math.log, ps))), "mean"),
+        (stub, "not written yet"),
+    ]:
+        ok, line = verdict(capsys, check_4_3, wrong)
+        assert not ok and hint in line, line
+
+
+def causal(mask_value):
+    def fn(x):
+        t = x.shape[0]
+        scores = x @ x.T / math.sqrt(x.shape[1])
+        allowed = torch.ones(t, t, dtype=torch.bool).tril()
+        return torch.softmax(scores.masked_fill(~allowed, mask_value), dim=-1) @ x
+    return fn
+
+
+def test_4_4(capsys):
+    assert verdict(capsys, check_4_4, causal(float("-inf")))[0]
+    ok, line = verdict(capsys, check_4_4, softmax_attention(math.sqrt))
+    assert not ok and "future leaks in" in line
+
+    def masked_after_softmax(x):
+        t = x.shape[0]
+        w = torch.softmax(x @ x.T / math.sqrt(x.shape[1]), dim=-1) * torch.ones(t, t).tril()
+        return w @ x
+
+    ok, line = verdict(capsys, check_4_4, masked_after_softmax)
+    assert not ok and ("before" in line or "position 0" in line), line
+    ok, line = verdict(capsys, check_4_4, stub)
+    assert not ok and "not written yet" in line
+
+
+@pytest.mark.parametrize("checker", [check_4_1, check_4_2, check_4_3, check_4_4])
+def test_checkers_never_print_the_solution(capsys, checker):
+    checker(stub)
+    out = capsys.readouterr().out
+    assert "softmax(" not in out and "math.exp" not in out and "tril" not in out
