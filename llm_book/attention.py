@@ -84,22 +84,52 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
 
 
 class LayerCache:
-    """Keys and values one attention layer has already computed, ``(batch, heads, T, head_dim)``."""
+    """Keys and values one attention layer has already computed, ``(batch, heads, T, head_dim)``.
+
+    They are kept in buffers that double in length when full, so adding a
+    position usually copies only the new keys and values: ``torch.cat`` on every
+    step would copy the whole cache each time, a cost that grows with the text.
+    """
 
     def __init__(self) -> None:
-        self.k: torch.Tensor | None = None
-        self.v: torch.Tensor | None = None
+        self._k: torch.Tensor | None = None  # buffers (batch, heads, capacity, head_dim)
+        self._v: torch.Tensor | None = None
+        self._len = 0
+
+    @property
+    def k(self) -> torch.Tensor | None:
+        """The stored keys ``(batch, heads, T, head_dim)`` (None when empty)."""
+        return None if self._k is None else self._k.narrow(-2, 0, self._len)
+
+    @property
+    def v(self) -> torch.Tensor | None:
+        """The stored values ``(batch, heads, T, head_dim)`` (None when empty)."""
+        return None if self._v is None else self._v.narrow(-2, 0, self._len)
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
+        return self._len
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add the new positions and return all keys and values so far."""
-        if self.k is None:
-            self.k, self.v = k, v
-        else:
-            self.k = torch.cat([self.k, k], dim=-2)
-            self.v = torch.cat([self.v, v], dim=-2)
+        if torch.is_grad_enabled() and (k.requires_grad or v.requires_grad):
+            # Writing into a buffer in place would break backpropagation: concatenate instead.
+            k_all = k if self._k is None else torch.cat([self.k, k], dim=-2)
+            v_all = v if self._v is None else torch.cat([self.v, v], dim=-2)
+            self._k, self._v, self._len = k_all, v_all, k_all.shape[-2]
+            return k_all, v_all
+        new_len = self._len + k.shape[-2]
+        if self._k is None or new_len > self._k.shape[-2]:
+            capacity = max(new_len, 2 * self._len, 16)
+            buffers = []
+            for old, new in ((self._k, k), (self._v, v)):
+                buffer = new.new_empty(*new.shape[:-2], capacity, new.shape[-1])
+                if self._len:
+                    buffer.narrow(-2, 0, self._len).copy_(old.narrow(-2, 0, self._len))
+                buffers.append(buffer)
+            self._k, self._v = buffers
+        self._k.narrow(-2, self._len, k.shape[-2]).copy_(k)
+        self._v.narrow(-2, self._len, v.shape[-2]).copy_(v)
+        self._len = new_len
         return self.k, self.v
 
 
@@ -174,7 +204,7 @@ class SelfAttention(nn.Module):
         t_k = k.shape[-2]
 
         mask = None
-        if self.causal:
+        if self.causal and seq_len > 1:  # a single query is the newest position: it may see every key
             mask = causal_mask(seq_len, t_k, device=x.device)  # (T, T_k)
         if padding_mask is not None:
             if padding_mask.dtype != torch.bool or tuple(padding_mask.shape) != (batch_size, t_k):

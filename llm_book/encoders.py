@@ -61,11 +61,20 @@ def minilm_attentions(sentence: str) -> tuple[list[str], tuple[torch.Tensor, ...
 
 
 @torch.no_grad()
-def embed(sentences: Sequence[str], batch_size: int = 32) -> torch.Tensor:
-    """Sentence embeddings ``(n, 384)``: mean of the token vectors, L2-normalised (as MiniLM was trained)."""
+def embed(sentences: Sequence[str], batch_size: int = 32, model=None) -> torch.Tensor:
+    """Sentence embeddings ``(n, 384)``: mean of the token vectors, L2-normalised (as MiniLM was trained).
+
+    Args:
+        sentences: the texts.
+        batch_size: sentences per forward pass.
+        model: another model with MiniLM's tokenizer (e.g. ``untrained_minilm()``); default MiniLM.
+    """
     if isinstance(sentences, str) or not len(sentences):
         raise ValueError("`sentences` has to be a non-empty list of strings")
-    model, tokenizer = load_minilm()
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` (={batch_size!r}) has to be a positive integer")
+    pretrained, tokenizer = load_minilm()
+    model = pretrained if model is None else model
     chunks = []
     for start in range(0, len(sentences), batch_size):
         batch = tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True,
@@ -75,3 +84,72 @@ def embed(sentences: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         mean = (hidden * mask).sum(1) / mask.sum(1)
         chunks.append(torch.nn.functional.normalize(mean, dim=-1))
     return torch.cat(chunks)
+
+
+def untrained_minilm(seed: int = 0):
+    """MiniLM's architecture with fresh random weights: the same network before any pretraining.
+
+    Useful as a baseline: whatever a probe on its features can do, pretraining did not teach.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` (={seed!r}) has to be a non-negative integer")
+    from transformers import AutoModel
+
+    pretrained, _ = load_minilm()
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = AutoModel.from_config(pretrained.config, attn_implementation="eager")
+    finally:
+        torch.random.set_rng_state(state)  # do not disturb the caller's random stream
+    model.eval()
+    return model
+
+
+def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
+                     steps: int = 200, lr: float = 0.1, weight_decay: float = 1e-3,
+                     seed: int = 0) -> torch.nn.Linear:
+    """Logistic regression on frozen features: a linear layer trained with cross-entropy.
+
+    Full-batch Adam for ``steps`` steps from a seeded zero-mean start; the
+    features are not changed (the encoder that produced them stays frozen).
+
+    Args:
+        features: ``(n, d)`` float tensor.
+        labels: ``(n,)`` class ids ``0 .. num_classes - 1``.
+        num_classes: default ``labels.max() + 1``.
+        steps, lr, weight_decay: the optimiser's settings (weight decay = L2 penalty).
+        seed: seeds the initial weights.
+
+    Returns:
+        the trained ``nn.Linear(d, num_classes)``; ``probe(x).argmax(-1)`` predicts.
+    """
+    if not isinstance(features, torch.Tensor) or features.dim() != 2 or not features.is_floating_point():
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"`features` has to be a 2-D float tensor (n, d), got {shape}")
+    if not isinstance(labels, torch.Tensor) or labels.shape != features.shape[:1] \
+            or labels.is_floating_point():
+        raise ValueError(f"`labels` has to be an integer tensor of shape ({features.shape[0]},), one "
+                         f"class id per row of `features`")
+    num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"`num_classes` (={num_classes!r}) has to be an integer >= 2")
+    if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise ValueError(f"`labels` hold ids from {int(labels.min())} to {int(labels.max())}; "
+                         f"they have to lie in 0 .. num_classes - 1 = {num_classes - 1}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"`steps` (={steps!r}) has to be a positive integer")
+    generator = torch.Generator().manual_seed(seed)
+    probe = torch.nn.Linear(features.shape[1], num_classes)
+    with torch.no_grad():
+        probe.weight.copy_(torch.randn(probe.weight.shape, generator=generator) * 0.01)
+        probe.bias.zero_()
+    optimizer = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
+    x, y = features.detach(), labels.detach()
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = torch.nn.functional.cross_entropy(probe(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return probe.eval()

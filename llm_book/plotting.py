@@ -159,3 +159,514 @@ def plot_loss_curve(losses: Sequence[float], floor: float | None = None, ax=None
     if title:
         ax.set_title(title)
     return ax
+
+
+def _labelled_probs(probs, tokens: Sequence[str] | None, name: str = "probs") -> np.ndarray:
+    p = _as_array(probs)
+    if p.ndim != 1:
+        raise ValueError(f"`{name}` has to be 1-D (vocab,), got shape {p.shape}")
+    if tokens is None or len(tokens) != len(p):
+        n = None if tokens is None else len(tokens)
+        raise ValueError(f"`tokens` has to give one label per entry of `{name}` ({len(p)}), got {n}")
+    return p
+
+
+def plot_distributions(distributions: Mapping[str, Sequence[float]], tokens: Sequence[str], ax=None,
+                       top: int | None = 12, title: str | None = None):
+    """Several distributions over the same tokens as grouped bars (e.g. one per temperature).
+
+    Args:
+        distributions: ``{label: probabilities (vocab,)}``; the first one orders the tokens
+            (most probable first).
+        tokens: one label per vocabulary entry.
+        top: show only the ``top`` tokens most probable under the first distribution.
+    """
+    if not distributions:
+        raise ValueError("`distributions` is empty; give at least one {label: probabilities}")
+    arrays = {label: _labelled_probs(p, tokens, f"distributions[{label!r}]")
+              for label, p in distributions.items()}
+    first = next(iter(arrays.values()))
+    order = np.argsort(-first, kind="stable")[: top or len(first)]
+    n = len(arrays)
+    ax = _axes(ax, (0.5 * len(order) * max(1, n / 3) + 2, 3.2))
+    width = 0.8 / n
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, n))
+    for i, (label, p) in enumerate(arrays.items()):
+        ax.bar(np.arange(len(order)) + (i - (n - 1) / 2) * width, p[order], width=width,
+               color=colours[i], label=label)
+    ax.set_xticks(range(len(order)), [tokens[i] for i in order], rotation=45, ha="right")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_filtered_distribution(before: Sequence[float], after: Sequence[float], tokens: Sequence[str],
+                               ax=None, top: int | None = 15, title: str | None = None):
+    """What a sampling filter does: the distribution before it and the one actually sampled from.
+
+    Tokens the filter removed (probability 0 after it) get a grey bar and a grey
+    label; kept tokens show their renormalised probability as a coloured bar
+    beside the original one.
+
+    Args:
+        before: ``(vocab,)`` probabilities before temperature and filters (e.g. the model's).
+        after: ``(vocab,)`` probabilities sampled from (zero for removed tokens).
+        tokens: one label per vocabulary entry.
+        top: show only the ``top`` tokens most probable under ``before``.
+    """
+    b = _labelled_probs(before, tokens, "before")
+    a = _labelled_probs(after, tokens, "after")
+    order = np.argsort(-b, kind="stable")[: top or len(b)]
+    x = np.arange(len(order))
+    kept = a[order] > 0
+    ax = _axes(ax, (0.5 * len(order) + 2, 3.2))
+    ax.bar(x - 0.2, b[order], width=0.4, color=np.where(kept, OKABE_ITO[5], "#BBBBBB"),
+           label="before (model, T = 1)")
+    ax.bar(x + 0.2, a[order], width=0.4, color=OKABE_ITO[0], label="sampled from (after)")
+    ax.set_xticks(x, [tokens[i] for i in order], rotation=45, ha="right")
+    for label, keep in zip(ax.get_xticklabels(), kept):
+        if not keep:
+            label.set_color("#888888")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1.12 * max(float(b[order].max()), float(a[order].max()), 1e-9))
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title if title else f"{int(kept.sum())} of the {len(order)} shown tokens kept")
+    return ax
+
+
+def plot_sample_frequencies(samples, probs: Sequence[float], tokens: Sequence[str], ax=None,
+                            top: int | None = 12, title: str | None = None):
+    """Frequencies of sampled token ids (bars) against the probabilities they were drawn from (markers).
+
+    Args:
+        samples: 1-D integer token ids that were sampled.
+        probs: ``(vocab,)`` the distribution they were drawn from.
+        tokens: one label per vocabulary entry.
+    """
+    p = _labelled_probs(probs, tokens)
+    s = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples).reshape(-1)
+    if s.size == 0 or not np.issubdtype(s.dtype, np.integer) or s.min() < 0 or s.max() >= len(p):
+        raise ValueError(f"`samples` has to hold at least one integer token id in 0..{len(p) - 1}")
+    freq = np.bincount(s, minlength=len(p)) / s.size
+    order = np.argsort(-p, kind="stable")[: top or len(p)]
+    x = np.arange(len(order))
+    ax = _axes(ax, (0.5 * len(order) + 2, 3.2))
+    ax.bar(x, freq[order], color=OKABE_ITO[0], label=f"sampled frequency (n = {s.size:,})")
+    ax.plot(x, p[order], "D", color=OKABE_ITO[3], label="probability")
+    ax.set_xticks(x, [tokens[i] for i in order], rotation=45, ha="right")
+    ax.set_ylabel("probability / frequency")
+    ax.set_ylim(0, 1.15 * max(float(freq[order].max()), float(p[order].max())))
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --- Chapters 2 and 3: flowcharts, generation steps, information flow, similarity, label curves ---
+
+_MERMAID_NODE = r"([A-Za-z_][\w]*)\s*(?:\[([^\]]*)\]|\{([^}]*)\}|\(([^)]*)\))?"
+
+
+def parse_mermaid(source: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]], str]:
+    """Read a simple Mermaid flowchart (``graph LR``/``TD`` with ``A[text] --> B{text}`` lines).
+
+    Returns:
+        ``(nodes, edges, direction)``: ``{id: (text, shape)}`` with shape "box", "diamond"
+        or "round"; ``[(from_id, to_id), ...]`` in order; "LR" or "TD".
+    """
+    import re
+
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("`source` has to be the text of a Mermaid flowchart, got an empty value")
+    lines = [ln.strip() for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("%%")]
+    header = re.fullmatch(r"(?:graph|flowchart)\s+(LR|RL|TD|TB|BT)", lines[0])
+    if header is None:
+        raise ValueError(f"`source` has to start with 'graph LR' or 'graph TD', got {lines[0]!r}")
+    direction = "LR" if header.group(1) in ("LR", "RL") else "TD"
+    nodes: dict[str, tuple[str, str]] = {}
+    edges: list[tuple[str, str]] = []
+
+    def node(match) -> str:
+        ident, box, diamond, rnd = match.groups()
+        text, shape = ((box, "box") if box is not None else (diamond, "diamond") if diamond is not None
+                       else (rnd, "round") if rnd is not None else (None, "box"))
+        if ident not in nodes or text is not None:
+            nodes[ident] = (text if text is not None else nodes.get(ident, (ident, shape))[0], shape)
+        return ident
+
+    for line in lines[1:]:
+        parts = re.split(r"\s*-->\s*", line)
+        ids = []
+        for part in parts:
+            match = re.fullmatch(_MERMAID_NODE, part)
+            if match is None:
+                raise ValueError(f"cannot read {part!r} in the line {line!r}; expected A[text], "
+                                 f"A{{text}} or A, joined by -->")
+            ids.append(node(match))
+        edges.extend(zip(ids, ids[1:]))
+    return nodes, edges, direction
+
+
+def plot_flowchart(source: str, labels: Mapping[str, str] | None = None,
+                   notes: Mapping[str, str] | None = None, ax=None, title: str | None = None):
+    """Draw a Mermaid flowchart with matplotlib (no JavaScript needed, so it shows everywhere).
+
+    Nodes are placed in columns (``graph LR``) or rows (``graph TD``) by their
+    distance from the start; decision nodes (``{...}``) are drawn as diamonds.
+
+    Args:
+        source: the Mermaid text (see ``parse_mermaid``).
+        labels: optional ``{node id: text}`` replacing a node's text (e.g. a translation).
+        notes: optional ``{node id: text}`` written in small type under a node (e.g. a shape).
+    """
+    from matplotlib.patches import FancyBboxPatch, Polygon
+
+    nodes, edges, direction = parse_mermaid(source)
+    labels, notes = dict(labels or {}), dict(notes or {})
+    for name, mapping in (("labels", labels), ("notes", notes)):
+        unknown = sorted(set(mapping) - set(nodes))
+        if unknown:
+            raise ValueError(f"`{name}` names nodes {unknown} that the chart does not have; "
+                             f"its nodes are {list(nodes)}")
+    depth = {n: 0 for n in nodes}
+    for _ in range(len(nodes)):  # longest distance from a start node (the chart has no cycles)
+        for a, b in edges:
+            depth[b] = max(depth[b], depth[a] + 1)
+    columns: dict[int, list[str]] = {}
+    for n in nodes:
+        columns.setdefault(depth[n], []).append(n)
+    width = max(columns) + 1
+    height = max(len(c) for c in columns.values())
+    pos = {}
+    for d, members in columns.items():
+        for i, n in enumerate(members):
+            offset = (len(members) - 1) / 2 - i
+            pos[n] = (d * 2.2, offset * 1.3) if direction == "LR" else (-offset * 2.4, -d * 1.4)
+    if ax is None:
+        size = (2.2 * width + 1, 1.3 * height + 1.2) if direction == "LR" else (2.4 * height + 1, 1.4 * width + 1)
+        _, ax = plt.subplots(figsize=size)
+    half_w, half_h = 0.95, 0.42
+    for n, (x, y) in pos.items():
+        text, shape = nodes[n]
+        text = labels.get(n, text)
+        if shape == "diamond":
+            patch = Polygon([(x - half_w, y), (x, y + 0.55), (x + half_w, y), (x, y - 0.55)],
+                            closed=True, facecolor=OKABE_ITO[1], alpha=0.35, edgecolor="black")
+        else:
+            patch = FancyBboxPatch((x - half_w, y - half_h), 2 * half_w, 2 * half_h,
+                                   boxstyle="round,pad=0.02,rounding_size=0.15" if shape == "round"
+                                   else "square,pad=0.02", facecolor=OKABE_ITO[5], alpha=0.35,
+                                   edgecolor="black")
+        ax.add_patch(patch)
+        ax.text(x, y + (0.1 if n in notes else 0), text, ha="center", va="center", fontsize=8.5)
+        if n in notes:
+            ax.text(x, y - 0.25, notes[n], ha="center", va="center", fontsize=7, color=OKABE_ITO[3],
+                    family="monospace")
+    for a, b in edges:
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        if direction == "LR":
+            start, end = (xa + half_w, ya), (xb - half_w, yb)
+        else:
+            start, end = (xa, ya - half_h), (xb, yb + half_h)
+        ax.annotate("", xy=end, xytext=start,
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1, shrinkA=1, shrinkB=1))
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 1.1, max(xs) + 1.1)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_generation_steps(prompt: Sequence[str], steps: Sequence[tuple[Mapping[str, float], str]],
+                          top: int = 4, ax=None, title: str | None = None):
+    """Generation word by word, as a chart of the choices: one column per step.
+
+    Each column lists the ``top`` most probable next words with their
+    probabilities; the word actually chosen is filled in colour and joined to
+    the next step's choice by an arrow (a chosen word outside the top ones is added).
+
+    Args:
+        prompt: the words the generation started from.
+        steps: one ``({word: probability}, chosen word)`` per generated word.
+        top: candidates shown per step.
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"`top` (={top!r}) has to be a positive integer")
+    if len(steps) == 0:
+        raise ValueError("`steps` is empty; give one (probabilities, chosen word) per generated word")
+    columns = []
+    for i, step in enumerate(steps):
+        if len(step) != 2 or not isinstance(step[0], Mapping):
+            raise ValueError(f"`steps[{i}]` has to be a pair ({{word: probability}}, chosen word)")
+        probs, chosen = step
+        if chosen not in probs:
+            raise ValueError(f"`steps[{i}]`: the chosen word {chosen!r} is not among its probabilities")
+        ranked = sorted(probs.items(), key=lambda kv: -kv[1])[:top]
+        if chosen not in dict(ranked):
+            ranked[-1] = (chosen, probs[chosen])
+        columns.append((ranked, chosen))
+    n = len(columns)
+    ax = _axes(ax, (1.45 * (n + 1) + 0.5, 0.55 * top + 1.4))
+    ax.text(0, 0, " ".join(prompt) if len(prompt) <= 3 else "… " + " ".join(prompt[-2:]),
+            ha="center", va="center", fontsize=9, fontweight="bold",
+            bbox=dict(boxstyle="round", facecolor="white", edgecolor="black"))
+    previous = (0, 0)
+    for j, (ranked, chosen) in enumerate(columns, start=1):
+        for r, (word, p) in enumerate(ranked):
+            y = -r * 0.55
+            is_chosen = word == chosen
+            ax.text(j * 1.45, y, f"{word}\n{p:.2f}", ha="center", va="center", fontsize=8,
+                    bbox=dict(boxstyle="round", facecolor=OKABE_ITO[1] if is_chosen else "white",
+                              edgecolor="black" if is_chosen else "#AAAAAA", alpha=0.9))
+            if is_chosen:
+                ax.annotate("", xy=(j * 1.45 - 0.42, y), xytext=(previous[0] + 0.42, previous[1]),
+                            arrowprops=dict(arrowstyle="-|>", color=OKABE_ITO[3], lw=1.3))
+                previous = (j * 1.45, y)
+    ax.set_xlim(-0.8, n * 1.45 + 0.8)
+    ax.set_ylim(-(top - 1) * 0.55 - 0.5, 0.5)
+    ax.axis("off")
+    ax.set_title(title or "each step: the most probable next words; the chosen one is filled")
+    return ax
+
+
+def plot_information_flow(tokens: Sequence[str], kind: str = "rnn", source: int | None = None,
+                          target: int | None = None, causal: bool = True, ax=None,
+                          title: str | None = None):
+    """How information can travel between the words of a sentence in one layer.
+
+    ``kind="rnn"``: each word's state feeds only the next one (a chain), so word i
+    reaches word j after j - i steps.  ``kind="attention"``: every word is joined
+    directly to every word it may attend to (only earlier ones when ``causal``).
+    The path from ``source`` to ``target`` is drawn in colour.
+    """
+    if kind not in ("rnn", "attention"):
+        raise ValueError(f"`kind` (={kind!r}) has to be 'rnn' or 'attention'")
+    n = len(tokens)
+    for name, value in (("source", source), ("target", target)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n):
+            raise ValueError(f"`{name}` (={value!r}) has to be a word index from 0 to {n - 1}")
+    from matplotlib.patches import FancyArrowPatch
+
+    ax = _axes(ax, (1.0 * n + 1, 2.4))
+    for i, tok in enumerate(tokens):
+        ax.text(i, 0, tok, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round", facecolor="white",
+                          edgecolor=OKABE_ITO[3] if i in (source, target) else "black"))
+    on_path = set()
+    if source is not None and target is not None:
+        if kind == "rnn":
+            lo, hi = sorted((source, target))
+            on_path = {(i, i + 1) for i in range(lo, hi)}
+        else:
+            on_path = {(min(source, target), max(source, target))}
+    if kind == "rnn":
+        for i in range(n - 1):
+            hot = (i, i + 1) in on_path
+            ax.annotate("", xy=(i + 1 - 0.35, 0), xytext=(i + 0.35, 0),
+                        arrowprops=dict(arrowstyle="-|>", lw=2 if hot else 1,
+                                        color=OKABE_ITO[3] if hot else "#777777"))
+    else:
+        for i in range(n):
+            for j in range(i + 1, n):
+                hot = (i, j) in on_path
+                arc = FancyArrowPatch((i, 0.25), (j, 0.25), connectionstyle=f"arc3,rad=-{0.25 + 0.02 * (j - i)}",
+                                      arrowstyle="-|>" if causal else "<|-|>", mutation_scale=8,
+                                      lw=2 if hot else 0.6, color=OKABE_ITO[3] if hot else "#999999",
+                                      zorder=3 if hot else 1)
+                ax.add_patch(arc)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylim(-0.5, 0.35 + 0.16 * n if kind == "attention" else 0.6)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_similarity_matrix(similarity, row_labels: Sequence[str], col_labels: Sequence[str] | None = None,
+                           ax=None, title: str | None = None, vmin: float = -1.0, vmax: float = 1.0,
+                           annotate: bool = True, cmap: str = "cividis"):
+    """Heatmap of a similarity matrix (e.g. cosine similarities of sentence embeddings)."""
+    s = _as_array(similarity)
+    col_labels = row_labels if col_labels is None else col_labels
+    if s.ndim != 2 or s.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"`similarity` has to be 2-D ({len(row_labels)}, {len(col_labels)}) to match "
+                         f"the labels, got shape {s.shape}")
+    ax = _axes(ax, (0.5 * len(col_labels) + 2.5, 0.45 * len(row_labels) + 1.5))
+    im = ax.imshow(s, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
+    if annotate and s.size <= 256:
+        middle = (vmin + vmax) / 2
+        for i in range(s.shape[0]):
+            for j in range(s.shape[1]):
+                ax.text(j, i, f"{s[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
+                        color="black" if s[i, j] > middle else "white")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_accuracy_vs_labels(n_labels: Sequence[int], accuracies: Mapping[str, Sequence[float]],
+                            spread: Mapping[str, Sequence[float]] | None = None,
+                            chance: float | None = None, ax=None, title: str | None = None):
+    """Test accuracy against the number of labelled examples, one line per method (log-2 x axis).
+
+    Args:
+        n_labels: the label-set sizes, e.g. ``[8, 16, 32, 64, 128]``.
+        accuracies: ``{method: one mean accuracy per size}``.
+        spread: optional ``{method: one half-width per size}`` drawn as a band (e.g. min/max over seeds).
+        chance: accuracy of guessing, drawn as a dotted line.
+    """
+    x = _as_array(n_labels)
+    if x.ndim != 1 or len(x) == 0 or (x <= 0).any():
+        raise ValueError("`n_labels` has to be a non-empty list of positive sizes")
+    if not accuracies:
+        raise ValueError("`accuracies` is empty; give at least one {method: accuracies}")
+    ax = _axes(ax, (6, 3.6))
+    for i, (name, acc) in enumerate(accuracies.items()):
+        y = _as_array(acc)
+        if y.shape != x.shape:
+            raise ValueError(f"`accuracies[{name!r}]` needs one value per size ({len(x)}), got {len(y)}")
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.plot(x, y, "o-", color=colour, label=name)
+        if spread is not None and name in spread:
+            half = _as_array(spread[name])
+            ax.fill_between(x, y - half, np.minimum(y + half, 1.0), color=colour, alpha=0.2)
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls=":", label=f"chance ({chance:.2f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [f"{int(v)}" for v in x])
+    ax.set_xlabel("number of labelled examples")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --- Chapters 1, 7 and 8: landmark models, scaling laws, calibration ---
+
+_ARCH_STYLE = {"decoder-only": ("o", 0), "encoder-only": ("s", 2), "encoder-decoder": ("^", 1),
+               "mixture of experts": ("D", 3)}
+
+
+def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
+    """Parameter counts of landmark models by year, log scale, one marker per architecture type.
+
+    Args:
+        models: objects with ``name``, ``year``, ``architecture``, ``parameters`` and
+            ``active_parameters`` (``llm_book.landmarks.load_landmarks()``).  A model whose
+            parameter count is None is listed in a note instead of drawn; for a mixture of
+            experts a hollow marker shows the parameters active per token.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("`models` is empty; pass llm_book.landmarks.load_landmarks()")
+    ax = _axes(ax, (9, 4.8))
+    by_year: dict[int, list] = {}
+    for m in models:
+        by_year.setdefault(m.year, []).append(m)
+    seen, missing = set(), []
+    for year, group in sorted(by_year.items()):
+        for i, m in enumerate(group):
+            if m.parameters is None:
+                missing.append(m.name)
+                continue
+            x = year + (i + 1) / (len(group) + 1) - 0.5
+            marker, colour = _ARCH_STYLE.get(m.architecture, ("x", 7))
+            label = m.architecture if m.architecture not in seen else None
+            seen.add(m.architecture)
+            ax.plot(x, m.parameters, marker, color=OKABE_ITO[colour], ms=8, label=label, ls="none")
+            if m.active_parameters is not None:
+                ax.plot([x, x], [m.active_parameters, m.parameters], color=OKABE_ITO[colour], lw=1, ls=":")
+                ax.plot(x, m.active_parameters, marker, mfc="white", mec=OKABE_ITO[colour], ms=7, ls="none",
+                        label="active per token (MoE)" if "active" not in seen else None)
+                seen.add("active")
+            ax.annotate(m.name, (x, m.parameters), textcoords="offset points", xytext=(6, 3), fontsize=7.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("year")
+    ax.set_ylabel("parameters (log scale)")
+    years = sorted(by_year)
+    ax.set_xticks(years, [str(y) for y in years])
+    ax.set_xlim(years[0] - 0.6, years[-1] + 0.9)
+    ax.grid(True, which="major", axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    if missing:
+        ax.text(0.99, 0.02, "size not published: " + ", ".join(missing), transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color="gray")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_scaling_law(parameters: Sequence[float], losses: Sequence[float],
+                     laws: Mapping[str, object] | None = None, extrapolate_to: float | None = None,
+                     ax=None, title: str | None = None):
+    """Validation loss against model size on log-log axes, with fitted power laws.
+
+    Args:
+        parameters: model sizes N.
+        losses: one loss per size.
+        laws: optional ``{label: law}``; each law is a callable N -> loss (``llm_book.scaling.PowerLaw``),
+            drawn over the measured range and, dashed, up to ``extrapolate_to``.
+    """
+    n, y = _as_array(parameters), _as_array(losses)
+    if n.ndim != 1 or n.shape != y.shape or len(n) == 0 or (n <= 0).any() or (y <= 0).any():
+        raise ValueError("`parameters` and `losses` have to be positive, 1-D and of the same length")
+    ax = _axes(ax, (6.5, 4))
+    ax.plot(n, y, "o", color=OKABE_ITO[7], ms=7, label="measured", zorder=3)
+    top = max(n.max(), extrapolate_to or 0)
+    for i, (label, law) in enumerate((laws or {}).items()):
+        colour = OKABE_ITO[(i + 1) % len(OKABE_ITO)]
+        inside = np.geomspace(n.min(), n.max(), 100)
+        ax.plot(inside, law(inside), color=colour, lw=1.6, label=label)
+        if top > n.max():
+            outside = np.geomspace(n.max(), top, 50)
+            ax.plot(outside, law(outside), color=colour, lw=1.2, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("non-embedding parameters N (log scale)")
+    ax.set_ylabel("validation loss (nats / token, log scale)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_reliability_diagram(bins: Mapping[str, object], ax=None, title: str | None = None):
+    """Reliability diagram: mean predicted probability against mean truth, per bin.
+
+    Args:
+        bins: ``{label: ReliabilityBins}`` (``llm_book.calibration.reliability_bins``); each is drawn
+            as a line whose markers grow with the bin's share of the weight; the legend gives its ECE.
+            Points on the diagonal are perfectly calibrated; below it, over-confident.
+    """
+    if not bins:
+        raise ValueError("`bins` is empty; give {label: reliability_bins(...)}")
+    ax = _axes(ax, (5, 5))
+    ax.plot([0, 1], [0, 1], color="gray", ls=":", label="perfectly calibrated")
+    for i, (label, b) in enumerate(bins.items()):
+        pred, obs, weight = _as_array(b.predicted), _as_array(b.observed), _as_array(b.weight)
+        full = weight > 0
+        share = weight[full] / weight[full].sum()
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.plot(pred[full], obs[full], "-", color=colour, lw=1.2, label=f"{label} (ECE {b.ece:.4f})")
+        ax.scatter(pred[full], obs[full], s=15 + 400 * np.sqrt(share), color=colour, alpha=0.7, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("mean predicted probability (per bin)")
+    ax.set_ylabel("mean true probability (per bin)")
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
-from llm_book.plotting import plot_chain_rule
+from llm_book.plotting import plot_chain_rule, plot_filtered_distribution
 
 
 def chain_rule_figure(words: Sequence[str], exact: Sequence[float],
@@ -71,3 +71,134 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
     text.observe(lambda change: redraw(change["new"]), names="value")
     redraw(text.value)
     return w.VBox([dropdown, text, out])
+
+
+def _next_token_probs(model, tokenizer, prefix: Sequence[str], temperature: float,
+                      top_k: int | None, top_p: float | None):
+    """The model's next-token probabilities before and after temperature and filters, ``(vocab,)`` each."""
+    import torch
+
+    from llm_book.sampling import filter_logits
+
+    idx = torch.tensor([tokenizer.encode(prefix)])
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = model(idx).logits[0, -1].float()
+    model.train(was_training)
+    after = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    return torch.softmax(logits, dim=-1), after
+
+
+def _check_sampling_settings(temperature, top_k, top_p) -> tuple[int | None, float | None]:
+    """Validate the explorer's settings; top_k = 0 and top_p = 1 both mean "off"."""
+    from llm_book.sampling import _check_temperature, _check_top_k, _check_top_p
+
+    _check_temperature(temperature)
+    if top_k is not None and top_k != 0:
+        _check_top_k(top_k)
+    if top_p is not None:
+        _check_top_p(top_p)
+    return (top_k or None), (None if top_p is None or top_p >= 1 else top_p)
+
+
+def sampling_figure(model, tokenizer, prefix: Sequence[str], temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None, ax=None, top: int = 15):
+    """Bars of the model's next-token distribution after ``prefix``, before and after the settings.
+
+    Args:
+        model, tokenizer: a language model (``model(idx).logits``) and its tokenizer.
+        prefix: the words so far, e.g. ``["The", "cats", "that"]``.
+        temperature, top_k, top_p: as in ``llm_book.sampling.sample_next``
+            (``top_k=0`` and ``top_p=1`` mean off).
+        top: number of tokens shown.
+
+    Returns:
+        the ``Axes``.
+    """
+    top_k, top_p = _check_sampling_settings(temperature, top_k, top_p)
+    before, after = _next_token_probs(model, tokenizer, list(prefix), temperature, top_k, top_p)
+    settings = f"T = {temperature:g}, top-k = {top_k or 'off'}, top-p = {top_p or 'off'}"
+    return plot_filtered_distribution(before, after, tokenizer.vocab, ax=ax, top=top,
+                                      title=f"after {' '.join(prefix)!r}: {settings}")
+
+
+def sampled_continuations(model, tokenizer, prefix: Sequence[str], n: int = 5, temperature: float = 1.0,
+                          top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> list[str]:
+    """``n`` continuations of ``prefix`` drawn with the settings (seeded), as strings."""
+    import torch
+
+    from llm_book.sampling import generate
+
+    top_k, top_p = _check_sampling_settings(temperature, top_k, top_p)
+    prefix = list(prefix)
+    idx = torch.tensor([tokenizer.encode(prefix)] * n)
+    out = generate(model, idx, model.config.block_size - len(prefix), temperature, top_k, top_p,
+                   generator=torch.Generator().manual_seed(seed), eos_id=tokenizer.eos_id)
+    lines = []
+    for row in out.tolist():
+        words = tokenizer.decode(row)
+        if tokenizer.eos in words[len(prefix):]:
+            words = words[: words.index(tokenizer.eos, len(prefix)) + 1]
+        lines.append(" ".join(words))
+    return lines
+
+
+def sampling_explorer(model, tokenizer, prefix: Sequence[str] = ("The", "cats", "that"),
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                      n_samples: int = 5, seed: int = 0):
+    """Sliders for temperature, top-k and top-p over the model's next-token distribution.
+
+    Every change redraws the bars (``sampling_figure``) and prints ``n_samples``
+    seeded continuations drawn with the current settings.  ``top_k = 0`` and
+    ``top_p = 1`` switch those filters off.
+
+    Returns:
+        an ``ipywidgets.VBox`` to display; its ``redraw()`` attribute redraws on demand.
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    _check_sampling_settings(temperature, top_k, top_p)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"`n_samples` (={n_samples!r}) has to be a positive integer")
+    tokenizer.encode(list(prefix))  # an unknown word fails here, with the vocabulary in the message
+    style = {"description_width": "90px"}
+    layout = w.Layout(width="460px")
+    text = w.Text(value=" ".join(prefix), description="prefix:", continuous_update=False,
+                  style=style, layout=layout)
+    t_slider = w.FloatLogSlider(value=temperature, base=10, min=-1, max=1, step=0.05,
+                                description="temperature", continuous_update=False, style=style,
+                                layout=layout, readout_format=".2f")
+    k_slider = w.IntSlider(value=top_k, min=0, max=len(tokenizer), description="top-k (0: off)",
+                           continuous_update=False, style=style, layout=layout)
+    p_slider = w.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.05, description="top-p (1: off)",
+                             continuous_update=False, style=style, layout=layout)
+    out = w.Output()
+
+    def redraw(_change=None) -> None:
+        out.clear_output(wait=True)
+        with out:
+            words = text.value.split()
+            try:
+                tokenizer.encode(words)
+                if not words or len(words) >= model.config.block_size:
+                    raise ValueError(f"the prefix needs 1 to {model.config.block_size - 1} words")
+            except ValueError as err:
+                print(f"Cannot use that prefix: {err}")
+                return
+            fig, ax = plt.subplots(figsize=(8, 3.4))
+            sampling_figure(model, tokenizer, words, t_slider.value, k_slider.value, p_slider.value, ax=ax)
+            fig.tight_layout()
+            display(fig)
+            plt.close(fig)
+            for line in sampled_continuations(model, tokenizer, words, n_samples, t_slider.value,
+                                              k_slider.value, p_slider.value, seed):
+                print(line)
+
+    for control in (text, t_slider, k_slider, p_slider):
+        control.observe(redraw, names="value")
+    redraw()
+    box = w.VBox([text, t_slider, k_slider, p_slider, out])
+    box.redraw = redraw
+    return box

@@ -12,6 +12,11 @@ from here: ``from llm_book.exercises import check_4_2``.
 """
 
 from llm_book.exercises._checking import Verdict
+from llm_book.exercises.chapter2 import check_2_1, check_2_2, check_2_3
+from llm_book.exercises.chapter3 import check_3_1, check_3_2, check_3_3, check_3_4
 from llm_book.exercises.chapter4 import check_4_1, check_4_2, check_4_3, check_4_4
+from llm_book.exercises.chapter5 import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
 
-__all__ = ["Verdict", "check_4_1", "check_4_2", "check_4_3", "check_4_4"]
+__all__ = ["Verdict", "check_2_1", "check_2_2", "check_2_3",
+           "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_4_1", "check_4_2", "check_4_3", "check_4_4",
+           "check_5_1", "check_5_2", "check_5_3", "check_5_4", "check_5_5"]

@@ -1,0 +1,173 @@
+"""Chapter 2's exercise checkers: right answers pass, typical mistakes get their hint, stubs get a hint."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from llm_book.exercises import check_2_1, check_2_2, check_2_3
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models and probes: one thread is much faster than two on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3])
+def test_stub_gets_the_not_written_yet_hint(checker, capsys):
+    assert not checker(stub)
+    assert "not written yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3])
+def test_not_a_function(checker, capsys):
+    assert not checker("answer")
+    assert "expected a function" in capsys.readouterr().out
+
+
+def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
+    out = capsys.readouterr().out
+    assert bool(verdict) is ok, out
+    assert out.count("\n") == 1, "a checker prints exactly one line"
+    for phrase in phrases:
+        assert phrase in out, out
+
+
+# ----------------------------------------------------------------------------
+# 2.1 bigram distribution
+# ----------------------------------------------------------------------------
+def bigram_right(sentences, previous):
+    following = Counter(s[i + 1] for s in sentences for i in range(len(s) - 1) if s[i] == previous)
+    total = sum(following.values())
+    return {w: c / total for w, c in following.items()}
+
+
+def bigram_counts(sentences, previous):
+    return dict(Counter(s[i + 1] for s in sentences for i in range(len(s) - 1) if s[i] == previous))
+
+
+def bigram_backwards(sentences, previous):
+    before = Counter(s[i - 1] for s in sentences for i in range(1, len(s)) if s[i] == previous)
+    total = sum(before.values())
+    return {w: c / total for w, c in before.items()}
+
+
+def bigram_over_all_words(sentences, previous):
+    following = Counter(s[i + 1] for s in sentences for i in range(len(s) - 1) if s[i] == previous)
+    total = sum(len(s) for s in sentences)
+    return {w: c / total for w, c in following.items()}
+
+
+def bigram_lowercase(sentences, previous):
+    lowered = [[w.lower() for w in s] for s in sentences]
+    return bigram_right(lowered, previous.lower())
+
+
+def bigram_in_place(sentences, previous):
+    sentences.append(["The", "cat", "sat", "<eos>"])
+    return bigram_right(sentences, previous)
+
+
+def test_2_1_right(capsys):
+    expect(check_2_1(bigram_right), capsys, True, "Right")
+
+
+def test_2_1_zero_entries_are_fine(capsys):
+    def with_zeros(sentences, previous):
+        return {**{w: 0.0 for w in ["mat", "rug", "dog"]}, **bigram_right(sentences, previous)}
+
+    expect(check_2_1(with_zeros), capsys, True)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (bigram_counts, "counts, not probabilities"),
+    (bigram_backwards, "words *before* it"),
+    (bigram_over_all_words, "sum to"),
+    (bigram_lowercase, "is off"),
+    (bigram_in_place, "changed the sentences"),
+    (lambda sentences, previous: [0.5, 0.5], "return a dict"),
+])
+def test_2_1_mistakes(answer, phrase, capsys):
+    expect(check_2_1(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 2.2 embedding layer
+# ----------------------------------------------------------------------------
+def embedding_right(model, idx):
+    return model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda model, idx: model.wte(idx), "only the token embeddings"),
+    (lambda model, idx: model.wpe(torch.arange(idx.shape[1])).expand(idx.shape[0], -1, -1),
+     "only the position embeddings"),
+    (lambda model, idx: embedding_right(model, idx[:1])[0], "batch axis is missing"),
+    (lambda model, idx: model.wte(idx) + model.wpe(torch.arange(1, idx.shape[1] + 1)), "counted from 1"),
+    (lambda model, idx: model.wte(idx).sum(-1), "wrong shape"),
+    (lambda model, idx: 2 * model.wte(idx) + model.wpe(torch.arange(idx.shape[1])), "wrong values"),
+    (lambda model, idx: "embeddings", "return a tensor"),
+])
+def test_2_2_mistakes(answer, phrase, capsys):
+    expect(check_2_2(answer), capsys, False, phrase)
+
+
+def test_2_2_right(capsys):
+    expect(check_2_2(embedding_right), capsys, True, "Right")
+
+
+# ----------------------------------------------------------------------------
+# 2.3 linear probe
+# ----------------------------------------------------------------------------
+def probe_right(features, labels, num_classes):
+    layer = torch.nn.Linear(features.shape[1], num_classes)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
+    for _ in range(200):
+        loss = torch.nn.functional.cross_entropy(layer(features), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return lambda x: layer(x).argmax(-1)
+
+
+def test_2_3_right(capsys):
+    expect(check_2_3(probe_right), capsys, True, "test accuracy")
+
+
+def test_2_3_untrained_probe_is_about_chance(capsys):
+    def untrained(features, labels, num_classes):
+        return lambda x: torch.zeros(len(x), dtype=torch.long)
+
+    expect(check_2_3(untrained), capsys, False, "about chance")
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda f, y, n: (lambda x: torch.nn.functional.one_hot(x[:, 0].abs().long() % n, n).float()),
+     "take the argmax"),
+    (lambda f, y, n: (lambda x: torch.zeros(len(x))), "integer class ids"),
+    (lambda f, y, n: (lambda x: torch.zeros(3, dtype=torch.long)), "one class id per row"),
+    (lambda f, y, n: 0.9, "return a function"),
+    (lambda f, y, n: (f.mul_(0), probe_right(f, y, n))[1], "changed the features in place"),
+    (lambda f, y, n: (lambda x: 1 / 0), "predict function failed"),
+])
+def test_2_3_mistakes(answer, phrase, capsys):
+    expect(check_2_3(answer), capsys, False, phrase)
+
+
+def test_2_3_weak_probe_gets_the_train_longer_hint(capsys):
+    def weak(features, labels, num_classes):
+        # nearest class centre on only the first feature: better than chance, below 0.9
+        centres = torch.stack([features[labels == c, 0].mean() for c in range(num_classes)])
+        return lambda x: (x[:, :1] - centres[None]).abs().argmin(-1)
+
+    expect(check_2_3(weak), capsys, False, "test accuracy 0.58", "aim for 0.9")

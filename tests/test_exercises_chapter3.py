@@ -1,0 +1,187 @@
+"""Chapter 3's exercise checkers: right answers pass, typical mistakes get their hint, stubs get a hint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4])
+def test_stub_gets_the_not_written_yet_hint(checker, capsys):
+    assert not checker(stub)
+    assert "not written yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4])
+def test_not_a_function(checker, capsys):
+    assert not checker(None)
+    assert "expected a function" in capsys.readouterr().out
+
+
+def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
+    out = capsys.readouterr().out
+    assert bool(verdict) is ok, out
+    assert out.count("\n") == 1, "a checker prints exactly one line"
+    for phrase in phrases:
+        assert phrase in out, out
+
+
+# ----------------------------------------------------------------------------
+# 3.1 FFN
+# ----------------------------------------------------------------------------
+def test_3_1_right(capsys):
+    expect(check_3_1(lambda x, W1, b1, W2, b2: torch.clamp(x @ W1 + b1, min=0) @ W2 + b2), capsys, True)
+
+
+def ffn_in_place(x, W1, b1, W2, b2):
+    h = x @ W1
+    h += b1
+    x.zero_()
+    return torch.relu(h) @ W2 + b2
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda x, W1, b1, W2, b2: (x @ W1 + b1) @ W2 + b2, "no non-linearity"),
+    (lambda x, W1, b1, W2, b2: torch.relu(torch.relu(x @ W1 + b1) @ W2 + b2), "applied only once"),
+    (lambda x, W1, b1, W2, b2: F.gelu(x @ W1 + b1) @ W2 + b2, "GELU"),
+    (lambda x, W1, b1, W2, b2: torch.relu(x @ W1) @ W2 + b2, "b1 is missing"),
+    (lambda x, W1, b1, W2, b2: torch.relu(x @ W1 + b1) @ W2, "b2 is missing"),
+    (lambda x, W1, b1, W2, b2: (torch.relu(x @ W1) + b1) @ W2 + b2, "*before* max(0, .)"),
+    (lambda x, W1, b1, W2, b2: torch.relu(x @ W1 + b1), "wrong shape"),
+    (lambda x, W1, b1, W2, b2: torch.sigmoid(x @ W1 + b1) @ W2 + b2, "wrong values"),
+    (ffn_in_place, "changed one of its inputs"),
+])
+def test_3_1_mistakes(answer, phrase, capsys):
+    expect(check_3_1(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 3.2 greedy generation
+# ----------------------------------------------------------------------------
+def greedy_right(model, idx, n):
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(idx[:, -model.config.block_size:]).logits[:, -1, :]
+            idx = torch.cat([idx, logits.argmax(-1, keepdim=True)], dim=1)
+    return idx
+
+
+def greedy_first_position(model, idx, n):
+    with torch.no_grad():
+        for _ in range(n):
+            idx = torch.cat([idx, model(idx).logits[:, 0, :].argmax(-1, keepdim=True)], dim=1)
+    return idx
+
+
+def greedy_new_only(model, idx, n):
+    return greedy_right(model, idx, n)[:, idx.shape[1]:]
+
+
+def greedy_one_short(model, idx, n):
+    return greedy_right(model, idx, n - 1)
+
+
+def greedy_flat(model, idx, n):
+    return greedy_right(model, idx, n)[0]
+
+
+def test_3_2_right(capsys):
+    expect(check_3_2(greedy_right), capsys, True, "llm_book.sampling.greedy")
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (greedy_first_position, "*last* position"),
+    (greedy_new_only, "only the new tokens"),
+    (greedy_one_short, "one new token per step"),
+    (greedy_flat, "batch first"),
+    (lambda model, idx, n: torch.cat([torch.zeros_like(idx), greedy_right(model, idx, n)[:, idx.shape[1]:]], 1),
+     "start with the prompt"),
+])
+def test_3_2_mistakes(answer, phrase, capsys):
+    expect(check_3_2(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 3.3 masked LM loss
+# ----------------------------------------------------------------------------
+def mlm_right(logits, labels):
+    keep = labels != -100
+    log_p = torch.log_softmax(logits[keep], -1)
+    return -log_p[torch.arange(len(log_p)), labels[keep]].mean()
+
+
+def mlm_sum(logits, labels):
+    keep = labels != -100
+    log_p = torch.log_softmax(logits[keep], -1)
+    return -log_p[torch.arange(len(log_p)), labels[keep]].sum()
+
+
+def mlm_all_positions(logits, labels):
+    return mlm_sum(logits, labels) / labels.numel()
+
+
+def mlm_no_log(logits, labels):
+    keep = labels != -100
+    p = torch.softmax(logits[keep], -1)
+    return -p[torch.arange(len(p)), labels[keep]].mean()
+
+
+def mlm_positive(logits, labels):
+    return -mlm_right(logits, labels)
+
+
+def mlm_no_ignore(logits, labels):
+    log_p = torch.log_softmax(logits, -1)
+    return -log_p.gather(-1, labels[..., None]).mean()
+
+
+def test_3_3_right(capsys):
+    expect(check_3_3(mlm_right), capsys, True)
+    expect(check_3_3(lambda logits, labels: F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                            labels.reshape(-1))), capsys, True)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (mlm_sum, "the sum over masked positions"),
+    (mlm_all_positions, "divided by every position"),
+    (mlm_no_log, "take the log"),
+    (mlm_positive, "sign"),
+    (mlm_no_ignore, "skip the positions whose label is -100"),
+    (lambda logits, labels: torch.ones(3), "return one number"),
+    (lambda logits, labels: mlm_right(logits, labels) * 2, "the value is off"),
+])
+def test_3_3_mistakes(answer, phrase, capsys):
+    expect(check_3_3(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 3.4 InfoNCE
+# ----------------------------------------------------------------------------
+def cos(a, b):
+    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
+
+
+def test_3_4_right(capsys):
+    expect(check_3_4(lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a)))), capsys, True)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda a, b, t: F.cross_entropy(a @ b.T / t, torch.arange(len(a))), "normalise a and b"),
+    (lambda a, b, t: F.cross_entropy(cos(a, b), torch.arange(len(a))), "forgot the temperature"),
+    (lambda a, b, t: F.cross_entropy(cos(a, b) * t, torch.arange(len(a))), "do not multiply"),
+    (lambda a, b, t: (F.cross_entropy(cos(a, b) / t, torch.arange(len(a)))
+                      + F.cross_entropy(cos(a, b).T / t, torch.arange(len(a)))) / 2, "symmetric"),
+    (lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.zeros(len(a), dtype=torch.long)), "not column 0"),
+    (lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a)), reduction="sum"), "not the sum"),
+    (lambda a, b, t: cos(a, b), "return one number"),
+    (lambda a, b, t: torch.tensor(1.234), "the value is off"),
+])
+def test_3_4_mistakes(answer, phrase, capsys):
+    expect(check_3_4(answer), capsys, False, phrase)
