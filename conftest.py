@@ -2,9 +2,11 @@
 
 import os
 
-if "PYTEST_XDIST_WORKER" in os.environ:
-    # With `-n 2` on a 2-core machine, two workers (and the notebook kernels they start,
-    # which inherit this environment) share the cores: one thread each, or torch's
-    # thread pools fight and the suite runs several times slower.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
+# One thread per process, for the tests and for the notebook kernels nbval starts (they
+# inherit this environment):
+# - with `-n 2` on a 2-core machine the two workers share the cores, and two thread
+#   pools each would fight and run several times slower;
+# - a notebook that trains gives bit-identical results only with the thread count it was
+#   stored with, and scripts/execute_notebooks.py stores them with one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")

@@ -11,6 +11,7 @@ them).  The book's budget: at most 45 s per notebook and 4 minutes in all on a
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -20,6 +21,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the test suite runs the notebooks (conftest.py)
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 BUDGET_EACH, BUDGET_TOTAL = 45.0, 240.0
 
 
@@ -32,8 +35,6 @@ def run(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    import os
-
     paths = [Path(p) for p in argv] or sorted((ROOT / "book").glob("*.ipynb"))
     times = {}
     for path in paths:

@@ -9,6 +9,7 @@ nbval (in the test command) checks that a fresh run still gives them.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,11 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Kernels inherit this: one thread, as the test suite runs the notebooks (see conftest.py),
+# so that stored outputs and nbval's fresh run agree to the last digit.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def execute(path: Path, timeout: int = 600) -> float:
