@@ -574,13 +574,11 @@ def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
     by_year: dict[int, list] = {}
     for m in models:
         by_year.setdefault(m.year, []).append(m)
-    seen, missing = set(), []
+    seen, missing = set(), [m.name for m in models if m.parameters is None]
     for year, group in sorted(by_year.items()):
+        group = [m for m in group if m.parameters is not None]
         for i, m in enumerate(group):
-            if m.parameters is None:
-                missing.append(m.name)
-                continue
-            x = year + (i + 1) / (len(group) + 1) - 0.5
+            x = year + (i + 0.5) / len(group)          # spread a year's models across that year
             marker, colour = _ARCH_STYLE.get(m.architecture, ("x", 7))
             label = m.architecture if m.architecture not in seen else None
             seen.add(m.architecture)
@@ -590,13 +588,18 @@ def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
                 ax.plot(x, m.active_parameters, marker, mfc="white", mec=OKABE_ITO[colour], ms=7, ls="none",
                         label="active per token (MoE)" if "active" not in seen else None)
                 seen.add("active")
-            ax.annotate(m.name, (x, m.parameters), textcoords="offset points", xytext=(6, 3), fontsize=7.5)
+            ax.annotate(m.name, (x, m.parameters), textcoords="offset points", xytext=(3, 5),
+                        fontsize=7.5, rotation=35, rotation_mode="anchor")
     ax.set_yscale("log")
     ax.set_xlabel("year")
     ax.set_ylabel("parameters (log scale)")
     years = sorted(by_year)
-    ax.set_xticks(years, [str(y) for y in years])
-    ax.set_xlim(years[0] - 0.6, years[-1] + 0.9)
+    ax.set_xticks([y + 0.5 for y in years], [str(y) for y in years])
+    for y in years[1:]:
+        ax.axvline(y, color="gray", lw=0.5, alpha=0.3)
+    ax.set_xlim(years[0], years[-1] + 1.2)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 12)  # room for the slanted names
     ax.grid(True, which="major", axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     if missing:
@@ -633,6 +636,11 @@ def plot_scaling_law(parameters: Sequence[float], losses: Sequence[float],
             ax.plot(outside, law(outside), color=colour, lw=1.2, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2.5 rather than 2.5 x 10^0
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("non-embedding parameters N (log scale)")
     ax.set_ylabel("validation loss (nats / token, log scale)")
     ax.grid(True, which="both", alpha=0.25)
@@ -666,7 +674,131 @@ def plot_reliability_diagram(bins: Mapping[str, object], ax=None, title: str | N
     ax.set_aspect("equal")
     ax.set_xlabel("mean predicted probability (per bin)")
     ax.set_ylabel("mean true probability (per bin)")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title)
+    return ax
+
+
+# --- Chapter 6: applications (question answering, translation alignment) ---
+
+# Fonts that can draw Chinese, most wanted first (Debian's fonts-noto-cjk, macOS, Windows).
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "Source Han Sans SC",
+                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "PingFang SC", "Heiti SC",
+                 "Microsoft YaHei", "SimHei", "Arial Unicode MS")
+
+
+def cjk_font() -> str | None:
+    """The family name of an installed font that can draw Chinese characters, or None.
+
+    Looks in matplotlib's font list first; a font installed after matplotlib built its
+    cache (e.g. ``apt-get install fonts-noto-cjk``) is found among the system's font
+    files and registered for this session.
+    """
+    import re
+
+    from matplotlib import font_manager
+
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        for family in _CJK_FAMILIES:
+            if family in names:
+                return family
+        return next((name for name in sorted(names) if "CJK" in name), None)
+
+    found = known()
+    if found is None:
+        pattern = re.compile(r"cjk|wqy|sourcehan|simhei|msyh|pingfang", re.I)
+        paths = sorted(p for p in font_manager.findSystemFonts() if pattern.search(p))
+        # Regular sans-serif faces first: they read best as small labels.
+        for path in sorted(paths, key=lambda p: ("Serif" in p, "Bold" in p)):
+            try:
+                font_manager.fontManager.addfont(path)
+            except Exception:  # an unreadable font file: try the next one
+                continue
+        found = known()
+    return found
+
+
+def plot_grouped_scores(scores: Mapping[str, Mapping[str, float]], ax=None, ylabel: str = "accuracy",
+                        title: str | None = None, ylim: tuple[float, float] | None = (0.0, 1.25)):
+    """Grouped bars: one group per category, one bar per model, the value written on each bar.
+
+    Args:
+        scores: ``{model: {category: value}}``; every model needs the same categories.
+    """
+    if not scores:
+        raise ValueError("`scores` is empty; give {model: {category: value}}")
+    categories = list(next(iter(scores.values())))
+    for name, row in scores.items():
+        if list(row) != categories:
+            raise ValueError(f"`scores[{name!r}]` has categories {list(row)}, expected {categories}")
+    n = len(scores)
+    ax = _axes(ax, (1.3 * len(categories) * max(1, n / 2) + 2, 3.4))
+    width = 0.8 / n
+    for i, (name, row) in enumerate(scores.items()):
+        x = np.arange(len(categories)) + (i - (n - 1) / 2) * width
+        values = [row[c] for c in categories]
+        ax.bar(x, values, width=width, color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+        for xi, v in zip(x, values):
+            ax.text(xi, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(categories)), categories)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8, loc="upper center", ncol=n)  # above the bars (ylim leaves room)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_alignment(weights, source_tokens: Sequence[str], target_tokens: Sequence[str], ax=None,
+                   gold=None, fallback_labels: Sequence[str] | None = None, title: str | None = None,
+                   annotate: bool = True, cmap: str = "viridis"):
+    """Attention from target words (rows) to source words (columns): a translation's alignment.
+
+    Chinese labels need a CJK font.  When ``cjk_font()`` finds none, the rows are
+    labelled with ``fallback_labels`` (e.g. pinyin) instead, so no glyph goes missing.
+
+    Args:
+        weights: ``(n_target, n_source)`` attention weights.
+        source_tokens, target_tokens: the labels.
+        gold: optional ``(n_target, n_source)`` 0/1 reference alignment, drawn as outlined cells.
+        fallback_labels: row labels to use without a CJK font (default: ``target_tokens``).
+        annotate: write each weight in its cell.
+    """
+    w = _as_array(weights)
+    if w.ndim != 2 or w.shape != (len(target_tokens), len(source_tokens)):
+        raise ValueError(f"`weights` has to be 2-D ({len(target_tokens)}, {len(source_tokens)}) "
+                         f"(target x source), got shape {w.shape}")
+    if fallback_labels is not None and len(fallback_labels) != len(target_tokens):
+        raise ValueError(f"`fallback_labels` needs one label per target token ({len(target_tokens)}), "
+                         f"got {len(fallback_labels)}")
+    ax = _axes(ax, (0.62 * len(source_tokens) + 2.2, 0.42 * len(target_tokens) + 1.4))
+    im = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max())))
+    font = cjk_font()
+    rows = list(target_tokens) if font or fallback_labels is None else list(fallback_labels)
+    ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    if font:
+        for label in ax.get_yticklabels():
+            label.set_fontfamily([font, "DejaVu Sans"])
+    if annotate and w.size <= 400:
+        threshold = 0.6 * float(w.max())
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
+                        color="black" if w[i, j] > threshold else "white")
+    if gold is not None:
+        g = _as_array(gold)
+        if g.shape != w.shape:
+            raise ValueError(f"`gold` has to have the shape of `weights` {w.shape}, got {g.shape}")
+        for i, j in zip(*np.nonzero(g)):
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.6,
+                                       edgecolor=OKABE_ITO[1]))
+    ax.set_xlabel("source word (English)")
+    ax.set_ylabel("target word being written")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax

@@ -7,6 +7,12 @@ loaded with ``weights_only=True`` (no code in a checkpoint is ever run).
 Rebuild it from scratch on a CPU (about a minute)::
 
     python -m llm_book.pretrained toy-gpt llm_book/data/toy_gpt.pt
+
+``load_qa_gpt()`` returns that GPT fine-tuned to answer questions about toy
+sentences (Chapter 6, ``llm_book.dialogue.train_qa_gpt``); rebuild it (about a
+minute on one CPU thread) with::
+
+    python -m llm_book.pretrained qa-gpt llm_book/data/qa_gpt.pt
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from llm_book.training import LanguageSampler, train
 DATA = Path(__file__).parent / "data"
 TOY_GPT_PATH = DATA / "toy_gpt.pt"
 TOY_GPT_SHA256 = "a7dba38e9e2e215c3abb789a8c26e1a696de6edb04ac2573f065534fec028edd"
+
+QA_GPT_PATH = DATA / "qa_gpt.pt"
+QA_GPT_SHA256 = "d32bb74ac78665517b010e3a52b4317b32965fa13f851178f613e9ca1273fba0"
 
 # How the shipped toy GPT is made: the recipe, in one place.
 TOY_GPT_RECIPE = {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 16,
@@ -93,17 +102,34 @@ def load_toy_gpt() -> tuple[GPT, WordTokenizer]:
     return load_checkpoint(TOY_GPT_PATH, TOY_GPT_SHA256)
 
 
+def load_qa_gpt() -> tuple[GPT, WordTokenizer]:
+    """The toy GPT fine-tuned to answer questions about a toy sentence (Chapter 6), and its tokenizer.
+
+    The recipe is ``llm_book.dialogue.QA_RECIPE``; prompts look like
+    ``The cat sat on the mat . Where did the cat sit ?`` (see ``llm_book.dialogue``).
+    """
+    return load_checkpoint(QA_GPT_PATH, QA_GPT_SHA256)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m llm_book.pretrained",
                                      description="Rebuild a shipped checkpoint from scratch.")
-    parser.add_argument("which", choices=["toy-gpt"])
-    parser.add_argument("out", type=Path, nargs="?", default=TOY_GPT_PATH)
+    parser.add_argument("which", choices=["toy-gpt", "qa-gpt"])
+    parser.add_argument("out", type=Path, nargs="?", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model, tokenizer, history = train_toy_gpt(progress=True)
-    digest = save_checkpoint(model, tokenizer, args.out)
-    print(f"final training loss {history.loss[-1]:.4f}; wrote {args.out}")
-    print(f"SHA-256 {digest}  (set TOY_GPT_SHA256 in llm_book/pretrained.py to this)")
+    if args.which == "toy-gpt":
+        out, constant = args.out or TOY_GPT_PATH, "TOY_GPT_SHA256"
+        model, tokenizer, history = train_toy_gpt(progress=True)
+    else:
+        from llm_book.dialogue import train_qa_gpt  # fine-tunes the shipped toy GPT
+
+        torch.set_num_threads(1)  # a tiny model: fastest on one thread, and the same file every run
+        out, constant = args.out or QA_GPT_PATH, "QA_GPT_SHA256"
+        model, tokenizer, history = train_qa_gpt(progress=True)
+    digest = save_checkpoint(model, tokenizer, out)
+    print(f"final training loss {history.loss[-1]:.4f}; wrote {out}")
+    print(f"SHA-256 {digest}  (set {constant} in llm_book/pretrained.py to this)")
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
 
     Under ``torchrun`` with N processes, ``get_batch(step)`` must return the same
     global batch in every process (seed it); process r trains on rows r, r + N, ...
+    (on GPU number ``LOCAL_RANK`` when ``device`` is CUDA without an index)
     and the recorded loss is the mean over processes.  The batch size has to be a
     multiple of N.
     """
@@ -149,8 +150,11 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
         raise ValueError(f"`eval_every` (={eval_every!r}) has to be a positive integer")
     min_lr = lr / 10 if min_lr is None else min_lr
     device = torch.device(device) if device is not None else default_device()
-    model.to(device)
     rank, world_size = distributed_context()
+    if world_size > 1 and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))  # one GPU per process
+        torch.cuda.set_device(device)
+    model.to(device)
     net = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -202,3 +202,39 @@ def sampling_explorer(model, tokenizer, prefix: Sequence[str] = ("The", "cats", 
     box = w.VBox([text, t_slider, k_slider, p_slider, out])
     box.redraw = redraw
     return box
+
+
+def chat_box(session, placeholder: str = "The cat sat on the mat.  /  Where did the cat sit?"):
+    """A chat window for a ``llm_book.dialogue.ChatSession``: a text box, a Send button, the conversation.
+
+    Type a story (a toy sentence), press Enter or Send, then ask questions about it.
+
+    Returns:
+        an ``ipywidgets.VBox`` to display; the exchanges also land in ``session.transcript``.
+    """
+    import html
+
+    import ipywidgets as w
+
+    text = w.Text(placeholder=placeholder, layout=w.Layout(width="420px"), continuous_update=False)
+    send = w.Button(description="Send", button_style="primary", layout=w.Layout(width="80px"))
+    log = w.HTML(layout=w.Layout(width="520px", min_height="60px"))
+
+    def show() -> None:
+        lines = []
+        for user, reply in session.transcript:
+            lines.append(f"<div><b>you:</b> {html.escape(user)}</div>"
+                         f"<div style='margin-left: 1.5em; color: #0072B2;'><b>model:</b> "
+                         f"{html.escape(reply)}</div>")
+        log.value = "".join(lines) or "<i>Tell me a story, then ask about it.</i>"
+
+    def on_send(_=None) -> None:
+        if text.value.strip():
+            session.reply(text.value)
+            text.value = ""
+            show()
+
+    send.on_click(on_send)
+    text.observe(on_send, names="value")  # Enter sends too (the value is set on Enter)
+    show()
+    return w.VBox([w.HBox([text, send]), log])

@@ -114,3 +114,92 @@ def test_plot_accuracy_vs_labels():
         plotting.plot_accuracy_vs_labels([8], {})
     with pytest.raises(ValueError, match="`n_labels` has to be a non-empty list of positive sizes"):
         plotting.plot_accuracy_vs_labels([0, 8], {"a": [0.5, 0.6]})
+
+
+# --- Chapters 1, 7 and 8: landmark timeline, scaling law, reliability diagram ---
+
+
+def test_plot_landmark_timeline_draws_every_published_size():
+    from llm_book.landmarks import load_landmarks
+
+    models = load_landmarks()
+    ax = plotting.plot_landmark_timeline(models, title="t")
+    names = {t.get_text() for t in ax.texts}
+    assert {m.name for m in models if m.parameters is not None} <= names
+    assert any("GPT-4" in t.get_text() and "not published" in t.get_text() for t in ax.texts)
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    with pytest.raises(ValueError, match=r"`models` is empty"):
+        plotting.plot_landmark_timeline([])
+
+
+def test_plot_scaling_law_draws_points_and_fits():
+    from llm_book.scaling import PowerLaw
+
+    n, loss = [1e3, 1e4, 1e5], [3.0, 2.5, 2.1]
+    ax = plotting.plot_scaling_law(n, loss, laws={"fit": PowerLaw(5.0, 0.08)}, extrapolate_to=1e6)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert len(ax.lines) == 3, "points, the fit, and its dashed extrapolation"
+    assert ax.lines[2].get_linestyle() == "--"
+    with pytest.raises(ValueError, match=r"`parameters` and `losses` have to be positive"):
+        plotting.plot_scaling_law([1e3, 1e4], [1.0])
+
+
+def test_plot_reliability_diagram_labels_each_ece():
+    from llm_book.calibration import reliability_bins
+
+    p = torch.tensor([0.1, 0.4, 0.8, 0.9])
+    bins = {"model": reliability_bins(p, p), "worse": reliability_bins(p, torch.tensor([0.0, 1.0, 0.0, 1.0]))}
+    ax = plotting.plot_reliability_diagram(bins)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "model (ECE 0.0000)" in labels and any(label.startswith("worse (ECE") for label in labels)
+    with pytest.raises(ValueError, match=r"`bins` is empty"):
+        plotting.plot_reliability_diagram({})
+
+
+# --- Chapter 6: grouped scores, CJK font lookup, translation alignment ---
+
+def test_cjk_font_is_a_known_family_or_none():
+    from matplotlib import font_manager
+
+    font = plotting.cjk_font()
+    assert font is None or font in {f.name for f in font_manager.fontManager.ttflist}
+
+
+def test_plot_grouped_scores_draws_one_bar_per_model_and_category():
+    scores = {"pretrained": {"all": 0.7, "where": 0.2}, "scratch": {"all": 1.0, "where": 0.98}}
+    ax = plotting.plot_grouped_scores(scores, title="t")
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.7, 0.2, 1.0, 0.98]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all", "where"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["pretrained", "scratch"]
+    with pytest.raises(ValueError, match=r"`scores` is empty"):
+        plotting.plot_grouped_scores({})
+    with pytest.raises(ValueError, match=r"`scores\['b'\]` has categories \['y'\], expected \['x'\]"):
+        plotting.plot_grouped_scores({"a": {"x": 1.0}, "b": {"y": 1.0}})
+
+
+def test_plot_alignment_labels_gold_boxes_and_no_missing_glyphs(monkeypatch):
+    import warnings
+
+    weights = torch.tensor([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])
+    gold = torch.tensor([[0, 1, 0], [1, 0, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph would be a warning
+        ax = plotting.plot_alignment(weights, ["The", "cat", "sat"], ["猫", "坐下"], gold=gold,
+                                     fallback_labels=["māo", "zuòxià"], title="t")
+        ax.figure.canvas.draw()
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == (["猫", "坐下"] if plotting.cjk_font() else ["māo", "zuòxià"])
+    assert len([p for p in ax.patches if not p.get_fill()]) == 3  # one box per gold link
+    # Without a CJK font the rows fall back to pinyin.
+    monkeypatch.setattr(plotting, "cjk_font", lambda: None)
+    ax = plotting.plot_alignment(weights, ["The", "cat", "sat"], ["猫", "坐下"], fallback_labels=["māo", "zuòxià"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["māo", "zuòxià"]
+
+
+def test_plot_alignment_errors():
+    with pytest.raises(ValueError, match=r"`weights` has to be 2-D \(2, 3\) \(target x source\), got shape \(3, 2\)"):
+        plotting.plot_alignment(torch.zeros(3, 2), ["a", "b", "c"], ["x", "y"])
+    with pytest.raises(ValueError, match=r"`fallback_labels` needs one label per target token \(2\), got 1"):
+        plotting.plot_alignment(torch.zeros(2, 3), ["a", "b", "c"], ["x", "y"], fallback_labels=["x"])
+    with pytest.raises(ValueError, match=r"`gold` has to have the shape of `weights`"):
+        plotting.plot_alignment(torch.zeros(2, 3), ["a", "b", "c"], ["x", "y"], gold=torch.zeros(3, 3))

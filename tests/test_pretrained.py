@@ -119,3 +119,28 @@ def test_train_toy_gpt_runs_a_few_steps(lang):
     assert history.loss[-1] < history.loss[0]
     assert history.loss[0] == pytest.approx(math.log(len(lang.vocab)), rel=0.1)  # starts near uniform
     assert tok.vocab == lang.vocab and isinstance(model, GPT)
+
+
+# ----------------------------------------------------------------------------
+# The question-answering GPT of Chapter 6
+# ----------------------------------------------------------------------------
+def test_qa_gpt_loads_with_its_hash_and_answers_held_out_questions(lang):
+    from llm_book.dialogue import QA_RECIPE, qa_dataset, split_sentences_train_test
+    from llm_book.finetuning import complete, exact_match
+    from llm_book.pretrained import QA_GPT_PATH, QA_GPT_SHA256, load_qa_gpt
+
+    assert sha256(QA_GPT_PATH) == QA_GPT_SHA256
+    assert QA_GPT_PATH.stat().st_size < 2_000_000
+    model, tok = load_qa_gpt()
+    assert model.config.block_size == QA_RECIPE["block_size"] and model.config.vocab_size == len(tok)
+    assert model.lm_head.weight is model.wte.weight
+    _, test = split_sentences_train_test([w for w, _ in lang.sentences()], QA_RECIPE["test_fraction"], seed=0)
+    prompts, completions, _ = qa_dataset(test[::10])
+    assert exact_match(complete(model, tok, prompts), [c[:-1] for c in completions]) > 0.98
+
+
+def test_main_rejects_an_unknown_checkpoint():
+    from llm_book.pretrained import main
+
+    with pytest.raises(SystemExit):
+        main(["not-a-checkpoint"])
