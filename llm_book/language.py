@@ -20,7 +20,7 @@ and a transformer's attention must:
 
 * **number agreement across a relative clause**: "The cats that the dog
   chased *sleep*" but "The cat that the dogs chased *sleeps*".  The verb
-  agrees with the subject four words back, not with the nearest noun.
+  agrees with the subject five positions back, not with the nearest noun.
 * **where each animal sits**: cats prefer the mat, birds the branch, ... The
   place noun depends on the subject, three or more words back.
 
@@ -253,6 +253,7 @@ class ToyLanguage:
         """
         if not words or words[0] != "The":
             raise ValueError(f"`words` has to start with 'The', got {list(words)[:1]!r}")
+        self._walk(words, "words")  # an unknown word raises here, naming it
         out = []
         for t in range(1, len(words)):
             probs = self.next_token_probs(words[:t])

@@ -13,6 +13,20 @@ import matplotlib.pyplot as plt
 from llm_book.plotting import plot_chain_rule, plot_filtered_distribution
 
 
+def _show(out, fig=None, text: str = "") -> None:
+    """Replace what an ``Output`` widget shows.
+
+    Sets its outputs directly instead of capturing with ``with out:``, which
+    behaves the same with a live front end and without one (when a notebook is
+    run headless, output capture is the fragile part).
+    """
+    out.outputs = ()
+    if fig is not None:
+        out.append_display_data(fig)
+    if text:
+        out.append_stdout(text)
+
+
 def chain_rule_figure(words: Sequence[str], exact: Sequence[float],
                       model_probs: Sequence[float] | None = None):
     """Chain-rule charts side by side: the exact conditionals and (optionally) a model's."""
@@ -38,7 +52,6 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
         an ``ipywidgets.VBox`` to display.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     from llm_book.probability import sequence_log_probs
 
@@ -49,23 +62,21 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
     out = w.Output()
 
     def redraw(sentence: str) -> None:
-        out.clear_output(wait=True)
-        with out:
-            words = sentence.split()
-            try:
-                exact = language.conditional_probs(words)
-            except ValueError as err:
-                print(f"Cannot score that sentence: {err}")
-                return
+        words = sentence.split()
+        try:
+            exact = language.conditional_probs(words)
             model_probs = None
             if model is not None and tokenizer is not None:
                 import torch
 
                 idx = torch.tensor([tokenizer.encode(words)])
                 model_probs = sequence_log_probs(model, idx)[0].exp().tolist()
-            fig = chain_rule_figure(words, exact, model_probs)
-            display(fig)
-            plt.close(fig)
+        except ValueError as err:
+            _show(out, text=f"Cannot score that sentence: {err}\n")
+            return
+        fig = chain_rule_figure(words, exact, model_probs)
+        _show(out, fig)
+        plt.close(fig)
 
     dropdown.observe(lambda change: setattr(text, "value", change["new"]), names="value")
     text.observe(lambda change: redraw(change["new"]), names="value")
@@ -157,7 +168,6 @@ def sampling_explorer(model, tokenizer, prefix: Sequence[str] = ("The", "cats", 
         an ``ipywidgets.VBox`` to display; its ``redraw()`` attribute redraws on demand.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     _check_sampling_settings(temperature, top_k, top_p)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
@@ -177,24 +187,21 @@ def sampling_explorer(model, tokenizer, prefix: Sequence[str] = ("The", "cats", 
     out = w.Output()
 
     def redraw(_change=None) -> None:
-        out.clear_output(wait=True)
-        with out:
-            words = text.value.split()
-            try:
-                tokenizer.encode(words)
-                if not words or len(words) >= model.config.block_size:
-                    raise ValueError(f"the prefix needs 1 to {model.config.block_size - 1} words")
-            except ValueError as err:
-                print(f"Cannot use that prefix: {err}")
-                return
-            fig, ax = plt.subplots(figsize=(8, 3.4))
-            sampling_figure(model, tokenizer, words, t_slider.value, k_slider.value, p_slider.value, ax=ax)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
-            for line in sampled_continuations(model, tokenizer, words, n_samples, t_slider.value,
-                                              k_slider.value, p_slider.value, seed):
-                print(line)
+        words = text.value.split()
+        try:
+            tokenizer.encode(words)
+            if not words or len(words) >= model.config.block_size:
+                raise ValueError(f"the prefix needs 1 to {model.config.block_size - 1} words")
+        except ValueError as err:
+            _show(out, text=f"Cannot use that prefix: {err}\n")
+            return
+        fig, ax = plt.subplots(figsize=(8, 3.4))
+        sampling_figure(model, tokenizer, words, t_slider.value, k_slider.value, p_slider.value, ax=ax)
+        fig.tight_layout()
+        samples = sampled_continuations(model, tokenizer, words, n_samples, t_slider.value,
+                                        k_slider.value, p_slider.value, seed)
+        _show(out, fig, "".join(line + "\n" for line in samples))
+        plt.close(fig)
 
     for control in (text, t_slider, k_slider, p_slider):
         control.observe(redraw, names="value")

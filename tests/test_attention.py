@@ -310,3 +310,27 @@ def test_bad_padding_mask(x, mask, described):
     pattern = rf"`padding_mask` has to be a boolean tensor of shape \(batch, T_k\) = \(2, 6\).*got {described}"
     with pytest.raises(ValueError, match=pattern):
         make_attention(causal=False)(x, padding_mask=mask)
+
+
+def test_layer_cache_views_stay_correct_as_its_buffer_grows():
+    """The cache doubles its buffer when full; earlier keys must survive every regrowth."""
+    from llm_book.attention import LayerCache
+
+    cache = LayerCache()
+    steps = [torch.randn(2, 3, 1, 4) for _ in range(40)]  # past the first capacity (16) twice
+    for i, k in enumerate(steps):
+        keys, values = cache.append(k, -k)
+        assert keys.shape == (2, 3, i + 1, 4) and len(cache) == i + 1
+        assert torch.equal(keys, torch.cat(steps[: i + 1], dim=-2))
+        assert torch.equal(values, -keys)
+
+
+def test_layer_cache_keeps_gradients_flowing():
+    from llm_book.attention import LayerCache
+
+    cache = LayerCache()
+    k = torch.randn(1, 1, 2, 4, requires_grad=True)
+    keys, _ = cache.append(k, k)
+    keys2, _ = cache.append(k * 2, k * 2)
+    keys2.sum().backward()
+    assert torch.allclose(k.grad, torch.full_like(k, 3.0))  # 1 from the first append, 2 from the second

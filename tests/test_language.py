@@ -222,3 +222,8 @@ def test_place_depends_on_the_subject(lang):
 def test_repr_mentions_sizes(lang):
     text = repr(lang)
     assert f"{len(lang.vocab)} words" in text and f"{len(lang.sentences())} sentences" in text
+
+
+def test_conditional_probs_names_an_unknown_word(lang):
+    with pytest.raises(ValueError, match=r"`words` contains the unknown word 'zebra'"):
+        lang.conditional_probs(["The", "zebra", "sat"])
