@@ -31,10 +31,14 @@ _HUB = 'MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])'
 _TYPESET = ('(MathJax.typesetPromise?MathJax.typesetPromise([e]).catch(function(){}):'
             '(MathJax.Hub?MathJax.Hub.Queue(["Typeset",MathJax.Hub,e]):null))')
 # It finds its own chunks and fonts through require.js; point require.js at this folder.
+# Its bundles work out where their fonts are from their module's address: map every module
+# name to this folder (the modules themselves are defined inside the bundle, never fetched).
 _LOCATE = ("/* added by scripts/fetch_assets.py: load the manager's chunks and fonts from beside this file */\n"
            "(function(){var s=document.currentScript;if(s&&window.require&&window.require.config){"
-           "require.config({paths:{'@jupyter-widgets/html-manager/dist':"
-           "s.src.slice(0,s.src.lastIndexOf('/'))}});}})();\n")
+           "var d=s.src.slice(0,s.src.lastIndexOf('/'));"
+           "require.config({paths:{'@jupyter-widgets/html-manager/dist':d,"
+           "'@jupyter-widgets/controls':d+'/controls','@jupyter-widgets/base':d+'/base',"
+           "'@jupyter-widgets/output':d+'/output'}});}})();\n")
 PATCHES = {
     "html-manager/embed-amd.js": lambda text: _LOCATE + _must_replace(text, _HUB, _TYPESET),
     "html-manager/libembed-amd.js": lambda text: _must_replace(text, _HUB, _TYPESET),
