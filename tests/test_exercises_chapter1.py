@@ -3,18 +3,7 @@
 import math
 
 from llm_book.exercises import check_1_1, check_1_2, check_1_3
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def verdict(capsys, checker, answer):
-    result = checker(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "a checker prints one line"
-    assert repr(result) == line
-    return bool(result), line
+from checker_helpers import stub, verdict
 
 
 def test_1_1(capsys):

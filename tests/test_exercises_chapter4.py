@@ -7,20 +7,9 @@ import torch
 
 from llm_book.exercises import check_4_1, check_4_2, check_4_3, check_4_4
 from llm_book.language import ToyLanguage
+from checker_helpers import stub, verdict
 
 LANG = ToyLanguage()
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def verdict(capsys, checker, answer):
-    result = checker(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "a checker prints one line"
-    assert repr(result) == line
-    return bool(result), line
 
 
 def test_4_1(capsys):

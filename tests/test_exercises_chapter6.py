@@ -7,18 +7,7 @@ import torch
 
 from llm_book.exercises import check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6
 from llm_book.translation import MEASURE_WORDS, PLACES, PREPOSITIONS
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def verdict(capsys, checker, answer):
-    result = checker(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "a checker prints one line"
-    assert repr(result) == line
-    return bool(result), line
+from checker_helpers import stub, verdict
 
 
 def check_stub(capsys, checker):

@@ -6,18 +6,7 @@ import torch
 
 from llm_book.bpe import merge as package_merge
 from llm_book.exercises import check_7_1, check_7_2, check_7_3
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def verdict(capsys, checker, answer):
-    result = checker(answer)
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line, "a checker prints one line"
-    assert repr(result) == line
-    return bool(result), line
+from checker_helpers import stub, verdict
 
 
 def test_7_1(capsys):
