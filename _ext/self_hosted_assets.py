@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from sphinx.errors import ExtensionError
@@ -34,6 +35,17 @@ def _vendor_ready(app) -> None:
         )
 
 
+def _copy_widget_fonts(outdir: Path, page_dir: Path) -> None:
+    """One of the widget manager's bundles looks for its icon fonts in ``@jupyter-widgets/``
+    beside the page (its require.js module address), whatever require.js is told; put them there."""
+    source = outdir / "_static" / "offline" / "html-manager"
+    target = page_dir / "@jupyter-widgets"
+    target.mkdir(exist_ok=True)
+    for font in source.iterdir():
+        if font.suffix in (".woff", ".woff2", ".ttf", ".eot", ".svg"):
+            shutil.copy2(font, target / font.name)
+
+
 def _rewrite(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -47,6 +59,8 @@ def _rewrite(app, exception) -> None:
             new = new.replace(cdn, f"{static}/{local}")
         if new != text:
             page.write_text(new, encoding="utf-8")
+        if "html-manager/embed-amd.js" in new:
+            _copy_widget_fonts(outdir, page.parent)
         for match in EXTERNAL_SCRIPT.finditer(new):
             offenders.append(f"{page.relative_to(outdir)}: {match.group(0)[:120]}")
         for match in CDN.finditer(new):

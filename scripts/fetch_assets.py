@@ -37,6 +37,7 @@ _LOCATE = ("/* added by scripts/fetch_assets.py: load the manager's chunks and f
            "(function(){var s=document.currentScript;if(s&&window.require&&window.require.config){"
            "var d=s.src.slice(0,s.src.lastIndexOf('/'));"
            "require.config({paths:{'@jupyter-widgets/html-manager/dist':d,"
+           "'@jupyter-widgets/html-manager':d+'/html-manager',"
            "'@jupyter-widgets/controls':d+'/controls','@jupyter-widgets/base':d+'/base',"
            "'@jupyter-widgets/output':d+'/output'}});}})();\n")
 PATCHES = {
