@@ -13,3 +13,12 @@ def verdict(capsys, checker, answer):
     assert "\n" not in line, "a checker prints one line"
     assert repr(result) == line
     return bool(result), line
+
+
+def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
+    """Assert a checker's verdict, that it printed exactly one line, and that the line has ``phrases``."""
+    out = capsys.readouterr().out
+    assert bool(verdict) is ok, out
+    assert out.count("\n") == 1, "a checker prints exactly one line"
+    for phrase in phrases:
+        assert phrase in out, out

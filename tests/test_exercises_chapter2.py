@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llm_book.exercises import check_2_1, check_2_2, check_2_3
+from checker_helpers import expect
 
 
 @pytest.fixture(autouse=True)
@@ -33,14 +34,6 @@ def test_stub_gets_the_not_written_yet_hint(checker, capsys):
 def test_not_a_function(checker, capsys):
     assert not checker("answer")
     assert "expected a function" in capsys.readouterr().out
-
-
-def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
-    out = capsys.readouterr().out
-    assert bool(verdict) is ok, out
-    assert out.count("\n") == 1, "a checker prints exactly one line"
-    for phrase in phrases:
-        assert phrase in out, out
 
 
 # ----------------------------------------------------------------------------

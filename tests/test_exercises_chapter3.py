@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4
+from checker_helpers import expect
 
 
 def stub(*args):
@@ -23,14 +24,6 @@ def test_stub_gets_the_not_written_yet_hint(checker, capsys):
 def test_not_a_function(checker, capsys):
     assert not checker(None)
     assert "expected a function" in capsys.readouterr().out
-
-
-def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
-    out = capsys.readouterr().out
-    assert bool(verdict) is ok, out
-    assert out.count("\n") == 1, "a checker prints exactly one line"
-    for phrase in phrases:
-        assert phrase in out, out
 
 
 # ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 
 from llm_book.exercises import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
 from llm_book.sampling import top_p_filter
+from checker_helpers import expect
 
 
 def stub(*args):
@@ -26,14 +27,6 @@ def test_stub_gets_the_not_written_yet_hint(checker, capsys):
 def test_not_a_function(checker, capsys):
     assert not checker(42)
     assert "expected a function" in capsys.readouterr().out
-
-
-def expect(verdict, capsys, ok: bool, *phrases: str) -> None:
-    out = capsys.readouterr().out
-    assert bool(verdict) is ok, out
-    assert out.count("\n") == 1, "a checker prints exactly one line"
-    for phrase in phrases:
-        assert phrase in out, out
 
 
 # ----------------------------------------------------------------------------
