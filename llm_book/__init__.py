@@ -20,8 +20,9 @@ __all__ = ["set_seed", "__version__"]
 
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and PyTorch, so a notebook gives the same results each run."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"`seed` (={seed!r}) has to be an integer from 0 to 2**32 - 1")
+    from llm_book._checks import check_int
+
+    seed = check_int("seed", seed, "an integer from 0 to 2**32 - 1", minimum=0, maximum=2**32 - 1)
     import numpy as np
     import torch
 

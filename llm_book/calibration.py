@@ -47,7 +47,7 @@ def _flat(x, name: str) -> torch.Tensor:
             x = torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"`{name}` has to be a tensor (or list) of numbers, got {type(x).__name__}") from None
-    return x.detach().reshape(-1).to(torch.float64)
+    return x.detach().reshape(-1).to("cpu", torch.float64)  # binned on the CPU, wherever x was
 
 
 def reliability_bins(predicted, observed, weights=None, n_bins: int = 10) -> ReliabilityBins:
@@ -105,17 +105,18 @@ def toy_language_logits(model, tokenizer, language):
     P(w | prefix) = P(sentences starting with prefix + w) / P(sentences starting with prefix).
 
     Returns:
-        ``(logits, exact, weights)``: ``(rows, vocab)`` model logits (float64; apply
+        ``(logits, exact, weights)``, all on the CPU: ``(rows, vocab)`` model logits (float64; apply
         ``softmax(logits / temperature)`` for probabilities), ``(rows, vocab)`` exact
         probabilities (each row sums to 1) and ``(rows,)`` weights.
     """
+    from llm_book.model import model_device
     from llm_book.training import lm_batch
 
     sentences = language.sentences()
     idx, targets = lm_batch([w for w, _ in sentences], tokenizer)      # (S, T)
     was_training = model.training
     model.eval()
-    logits = model(idx).logits.double()                                 # (S, T, vocab)
+    logits = model(idx.to(model_device(model))).logits.double().cpu()  # (S, T, vocab)
     model.train(was_training)
 
     mass: dict[tuple[str, ...], float] = {}

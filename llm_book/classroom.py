@@ -15,6 +15,14 @@ stub that raises ``NotImplementedError`` (so the checker still runs and prints
 its hint), clears the outputs of those cells, and leaves everything else
 untouched.  The same book always gives byte-identical files.
 
+Markers are recognised however they are written: any number of ``#``, any
+case, a note after them (``## begin solution (ex 3)``), CRLF line endings, in
+a code cell or in a Markdown cell (there the stub is a line asking for the
+answer).  A line that mentions a marker without being one (``x = 1  ### BEGIN
+SOLUTION``), unbalanced markers, or a notebook that is not valid JSON with a
+list of cells are refused with an error naming the notebook, the cell and the
+line; nothing is written until every notebook has passed.
+
     python -m llm_book.classroom student-edition OUT_DIR [--book book/]
 """
 
@@ -23,78 +31,224 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import re
 import sys
 from pathlib import Path
+from typing import Sequence
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", 'raise NotImplementedError("write your solution here")']
-_MARKER = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) SOLUTION[ \t]*$")
+MARKDOWN_STUB = ["*Write your answer here.*"]
+
+# A marker line: only the marker (and an optional note after it) on its line.
+_MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<kind>BEGIN|END)[ \t_]+SOLUTION\b.*$", re.IGNORECASE)
+# Anything that looks like a marker, wherever it is on the line.
+_MENTION = re.compile(r"\b(?:BEGIN|END)[ \t_-]*SOLUTIONS?\b", re.IGNORECASE)
+_CODE_SPAN = re.compile(r"`[^`]*`")
 
 
-def strip_solutions(source: str) -> str:
+def _lines(source: str) -> list[tuple[str, str]]:
+    """Split ``source`` into (text, line ending) pairs; the ending is "\\n", "\\r\\n" or ""."""
+    pieces = re.split(r"(?<=\n)", source)
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    out = []
+    for piece in pieces:
+        text = piece.rstrip("\r\n")
+        out.append((text, piece[len(text):]))
+    return out
+
+
+def _source_text(source: str | list[str]) -> str:
+    return source if isinstance(source, str) else "".join(source)
+
+
+def strip_solutions(source: str, *, markdown: bool = False) -> str:
     """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region by the stub.
 
-    The stub keeps the indentation of the BEGIN line.  Raises ValueError for
-    unbalanced or nested markers, naming the line.
+    Args:
+        source: the text of one cell.
+        markdown: the cell is Markdown: the stub is ``MARKDOWN_STUB``, and
+            marker words inside inline code spans (`` `### BEGIN SOLUTION` ``)
+            count as prose about the markers, not as markers.
+
+    Returns:
+        ``source`` with each region (markers included) replaced by the stub,
+        indented like the BEGIN line and ending as it does (LF or CRLF).
+
+    Raises:
+        ValueError: unbalanced or nested markers, or a line that mentions a
+            marker without being one, naming the line.
     """
+    stub = MARKDOWN_STUB if markdown else STUB
     out: list[str] = []
     inside = False
-    for number, line in enumerate(source.split("\n"), start=1):
-        match = _MARKER.match(line)
-        if match and match["kind"] == "BEGIN":
+    lines = _lines(source)
+    for number, (text, ending) in enumerate(lines, start=1):
+        match = _MARKER.match(text)
+        if match and match["kind"].upper() == "BEGIN":
             if inside:
-                raise ValueError(f"line {number}: {BEGIN} inside another solution region")
+                raise ValueError(f"line {number}: {text.strip()} inside another solution region")
             inside = True
-            out.extend(match["indent"] + stub for stub in STUB)
-        elif match and match["kind"] == "END":
+            out.extend(match["indent"] + line + (ending or "\n") for line in stub)
+        elif match:
             if not inside:
-                raise ValueError(f"line {number}: {END} without a {BEGIN} before it")
+                raise ValueError(f"line {number}: {text.strip()} without a {BEGIN} before it")
             inside = False
+        elif _MENTION.search(_CODE_SPAN.sub("", text) if markdown else text):
+            raise ValueError(f"line {number} ({text.strip()!r}) mentions a solution marker but is not "
+                             f"one; write the marker alone on its line, e.g. `    {BEGIN}`")
         elif not inside:
-            out.append(line)
+            out.append(text + ending)
     if inside:
         raise ValueError(f"{BEGIN} without an {END} after it")
-    return "\n".join(out)
+    result = "".join(out)
+    if lines and not lines[-1][1]:  # the source had no final line ending: neither has the result
+        result = result.rstrip("\r\n")
+    return result
 
 
 def has_solution(cell: dict) -> bool:
-    return cell.get("cell_type") == "code" and any(
-        _MARKER.match(line) for line in "".join(cell.get("source", "")).split("\n"))
+    """Whether a code or Markdown cell holds a solution marker (in any of the spellings recognised)."""
+    if cell.get("cell_type") not in ("code", "markdown"):
+        return False
+    return any(_MARKER.match(text) for text, _ in _lines(_source_text(cell.get("source", ""))))
 
 
-def student_notebook(nb: dict) -> dict:
-    """A copy of a notebook (as JSON data) with solutions stubbed and their outputs cleared."""
+def _check_cell(cell: object, index: int, name: str) -> None:
+    where = f"{name}, cell {index}"
+    if not isinstance(cell, dict):
+        raise ValueError(f"{where}: a cell has to be a JSON object, got {type(cell).__name__}")
+    source = cell.get("source", "")
+    if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(s, str) for s in source))):
+        raise ValueError(f"{where}: `source` has to be a string or a list of strings, "
+                         f"got {type(source).__name__}")
+
+
+def student_notebook(nb: dict, name: str = "notebook") -> dict:
+    """A copy of a notebook (as JSON data) with solutions stubbed and their outputs cleared.
+
+    Args:
+        nb: the notebook as ``json.loads`` gives it.
+        name: how error messages name the notebook (its file name).
+
+    Raises:
+        ValueError: the notebook has no list of cells, or a cell's markers are
+            malformed (see :func:`strip_solutions`); the message names the
+            notebook and the cell index.
+    """
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        found = "no `cells`" if isinstance(nb, dict) else f"a JSON {type(nb).__name__}"
+        raise ValueError(f"{name} is not a notebook: expected a JSON object with a list of `cells`, "
+                         f"found {found}")
     nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        if has_solution(cell):
-            source = strip_solutions("".join(cell["source"]))
-            cell["source"] = source.splitlines(keepends=True)
+    for index, cell in enumerate(nb["cells"]):
+        _check_cell(cell, index, name)
+        kind, source = cell.get("cell_type"), _source_text(cell.get("source", ""))
+        if kind not in ("code", "markdown"):
+            if _MENTION.search(source):
+                raise ValueError(f"{name}, cell {index}: a solution marker in a {kind!r} cell; "
+                                 f"solutions go in code or Markdown cells")
+            continue
+        try:
+            stripped = strip_solutions(source, markdown=kind == "markdown")
+        except ValueError as err:
+            raise ValueError(f"{name}, cell {index} ({kind}): {err}") from None
+        if stripped == source:
+            continue
+        lines = [text + ending for text, ending in _lines(stripped)]
+        cell["source"] = stripped if isinstance(cell["source"], str) else lines
+        if kind == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
     return nb
 
 
+def _existing_chain(path: Path) -> list[Path]:
+    """``path`` and its parents, both as written (made absolute) and with links resolved, that exist."""
+    starts = [Path(os.path.abspath(path))]
+    try:
+        starts.append(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: the spelled path is all there is
+        pass
+    chain = []
+    for start in starts:
+        chain.extend(p for p in (start, *start.parents) if p.exists())
+    return chain
+
+
+def _is_same_or_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, by file identity (device and inode), not by
+    spelling: a symlink, another case on a case-insensitive file system, or ``..`` are all seen through."""
+    return any(os.path.samefile(p, folder) for p in _existing_chain(path))
+
+
+def _check_out_dir(book: Path, out_dir: Path, notebooks: Sequence[Path]) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"`out_dir` ({out_dir}) is a file, not a folder; give the folder to write "
+                         f"the student notebooks into (it is created if missing)")
+    for parent in Path(os.path.abspath(out_dir)).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"`out_dir` ({out_dir}) lies inside {parent}, which is a file, not a folder")
+            break
+    if out_dir.exists() and os.path.samefile(out_dir, book):
+        raise ValueError(f"`out_dir` ({out_dir}) is the book itself ({book}); the solutions would be lost")
+    if _is_same_or_inside(out_dir, book):
+        raise ValueError(f"`out_dir` ({out_dir}) is inside the book ({book}); the book would then hold "
+                         f"the student edition: choose a folder outside it")
+    if out_dir.exists() and _is_same_or_inside(book, out_dir):
+        raise ValueError(f"`out_dir` ({out_dir}) contains the book ({book}); choose a folder outside it")
+    for path in notebooks:
+        target = out_dir / path.name
+        if target.exists() and any(os.path.samefile(target, nb) for nb in notebooks):
+            raise ValueError(f"`out_dir` ({out_dir}) holds {target.name}, a link to a notebook of the book; "
+                             f"writing it would overwrite the book")
+
+
+def _read_notebook(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a notebook: not UTF-8 text ({err})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not a notebook: invalid JSON at line {err.lineno}, "
+                         f"column {err.colno} ({err.msg})") from None
+
+
 def student_edition(book: Path, out_dir: Path) -> list[Path]:
-    """Write the student edition of every notebook in ``book`` into ``out_dir``; returns the paths."""
+    """Write the student edition of every notebook in ``book`` into ``out_dir``; returns the paths.
+
+    Every notebook is read and checked first; a bad one raises ValueError and
+    nothing is written.  ``out_dir`` may be neither the book, nor inside it,
+    nor contain it (checked by file identity, so symlinks and case-insensitive
+    file systems do not get around it).
+    """
     book, out_dir = Path(book), Path(out_dir)
+    if not book.is_dir():
+        raise ValueError(f"`book` ({book}) is not a folder; pass --book with the folder of the chapters")
     notebooks = sorted(book.glob("*.ipynb"))
     if not notebooks:
         raise ValueError(f"`book` ({book}) holds no notebooks; run from the repository root "
                          f"or pass --book with the folder of the chapters")
-    if out_dir.resolve() == book.resolve():
-        raise ValueError(f"`out_dir` ({out_dir}) is the book itself; the solutions would be lost")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    _check_out_dir(book, out_dir, notebooks)
+    texts = {}
     for path in notebooks:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        target = out_dir / path.name
+        student = student_notebook(_read_notebook(path), name=str(path))
         # The layout Jupyter itself writes (nbformat): one space indent, keys sorted.
-        text = json.dumps(student_notebook(nb), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        texts[out_dir / path.name] = json.dumps(student, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for target, text in texts.items():
         target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    return list(texts)
+
+
+def _count_stubs(paths: Sequence[Path]) -> int:
+    stubs = (STUB[-1], MARKDOWN_STUB[-1])
+    return sum(1 for p in paths for c in json.loads(p.read_text(encoding="utf-8"))["cells"]
+               if any(stub in _source_text(c.get("source", "")) for stub in stubs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    solutions = sum(1 for p in written for c in json.loads(p.read_text(encoding="utf-8"))["cells"]
-                    if "NotImplementedError(\"write your solution here\")" in "".join(c["source"]))
-    print(f"wrote {len(written)} student notebooks with {solutions} exercises to {args.out_dir}")
+    except OSError as err:  # unreadable book, unwritable folder, disk full: no traceback, the path named
+        print(f"error: {err.strerror or err}: {err.filename or args.out_dir}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} student notebooks with {_count_stubs(written)} exercises to {args.out_dir}")
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from llm_book._checks import check_int, check_real
 from llm_book.semantics import parse
 from llm_book.tokenizer import WordTokenizer
 
@@ -102,9 +103,9 @@ def split_sentences_train_test(sentences: Sequence[Sequence[str]], test_fraction
     """Shuffle the sentences with a seeded generator and hold out ``test_fraction`` of them."""
     import random
 
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
-            or not 0 < test_fraction < 1:
-        raise ValueError(f"`test_fraction` (={test_fraction!r}) has to be a float in (0, 1)")
+    test_fraction = check_real("test_fraction", test_fraction, "a float in (0, 1)", minimum=0, maximum=1,
+                               min_inclusive=False, max_inclusive=False)
+    seed = check_int("seed", seed, "an integer (the same seed, the same split)")
     order = list(range(len(sentences)))
     random.Random(seed).shuffle(order)
     n_test = max(1, round(test_fraction * len(sentences)))
@@ -178,9 +179,18 @@ class ChatSession:
     def __init__(self, model, tokenizer: WordTokenizer, max_answer_tokens: int = 5) -> None:
         if not isinstance(tokenizer, WordTokenizer):
             raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
+        config = getattr(model, "config", None)
+        if not hasattr(config, "vocab_size") or not hasattr(config, "block_size"):
+            raise TypeError(f"`model` has to be a GPT (with a `config` giving vocab_size and block_size), "
+                            f"got {type(model).__name__}")
+        if config.vocab_size != len(tokenizer):
+            raise ValueError(f"the tokenizer has {len(tokenizer)} words but the model's config.vocab_size "
+                             f"is {config.vocab_size}; use the tokenizer the model was trained with "
+                             f"(e.g. `load_qa_gpt()` returns both)")
         self.model = model
         self.tokenizer = tokenizer
-        self.max_answer_tokens = max_answer_tokens
+        self.max_answer_tokens = check_int("max_answer_tokens", max_answer_tokens,
+                                           "a positive integer (the longest answer, in words)", minimum=1)
         self.story: list[str] | None = None
         self.transcript: list[tuple[str, str]] = []
 

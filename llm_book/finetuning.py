@@ -18,16 +18,16 @@ from collections.abc import Sequence
 
 import torch
 
-from llm_book.model import GPT
+from llm_book._checks import check_int
+from llm_book.model import GPT, model_device
 from llm_book.sampling import greedy
 from llm_book.training import TrainHistory, train
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` (={value!r}) has to be an integer >= {minimum}")
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    return check_int(name, value, f"an integer >= {minimum}", minimum=minimum)
 
 
 def extend_gpt(model: GPT, vocab_size: int, block_size: int | None = None,
@@ -48,7 +48,7 @@ def extend_gpt(model: GPT, vocab_size: int, block_size: int | None = None,
         seed: seeds the new rows.
 
     Returns:
-        a new ``GPT`` in eval mode.
+        a new ``GPT`` in eval mode, on ``model``'s device.
     """
     if not isinstance(model, GPT):
         raise TypeError(f"`model` has to be a GPT, got {type(model).__name__}")
@@ -75,7 +75,7 @@ def extend_gpt(model: GPT, vocab_size: int, block_size: int | None = None,
     state["wte.weight"], state["wpe.weight"] = wte, wpe
     state["lm_head.weight"] = wte  # tied
     new.load_state_dict(state)
-    return new.eval()
+    return new.to(model_device(model)).eval()
 
 
 def completion_batch(prompts: Sequence[Sequence[str]], completions: Sequence[Sequence[str]],
@@ -176,7 +176,7 @@ def complete(model: GPT, tokenizer, prompts: Sequence[Sequence[str]],
         by_length.setdefault(len(p), []).append(i)
     out: list[list[str]] = [[] for _ in prompts]
     eos = tokenizer.eos_id
-    device = next(model.parameters()).device
+    device = model_device(model)
     for length, rows in by_length.items():
         idx = torch.tensor([tokenizer.encode(prompts[i]) for i in rows], device=device)
         n_new = min(max_new_tokens, model.config.block_size - length)  # stay inside the block

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import torch
 
-from llm_book.model import GPT, GPTConfig
+from llm_book.model import GPT, GPTConfig, model_device
 
 
 def config_from_hf(hf_config) -> GPTConfig:
@@ -95,7 +95,7 @@ def state_dict_from_hf(hf_state: Mapping[str, torch.Tensor], config: GPTConfig) 
 
 
 def from_hf_gpt2(hf_model) -> GPT:
-    """A ``GPT`` with the weights of a ``transformers.GPT2LMHeadModel`` (in eval mode).
+    """A ``GPT`` with the weights of a ``transformers.GPT2LMHeadModel`` (in eval mode, on its device).
 
     Example:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
@@ -107,7 +107,7 @@ def from_hf_gpt2(hf_model) -> GPT:
     config = config_from_hf(hf_model.config)
     model = GPT(config)
     model.load_state_dict(state_dict_from_hf(hf_model.state_dict(), config))
-    return model.eval()
+    return model.to(model_device(hf_model)).eval()
 
 
 def hub_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) -> bool:

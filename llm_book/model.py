@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llm_book._checks import check_int
 from llm_book.attention import LayerCache, SelfAttention
 
 
@@ -275,8 +276,9 @@ class GPTClassifier(nn.Module):
 
     def __init__(self, gpt: GPT, num_classes: int, pooling: str | None = None) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`num_classes` (={num_classes!r}) has to be an integer >= 2")
+        if not isinstance(gpt, GPT):
+            raise TypeError(f"`gpt` has to be an llm_book GPT, got {type(gpt).__name__}")
+        num_classes = check_int("num_classes", num_classes, "an integer >= 2", minimum=2)
         pooling = pooling or ("last" if gpt.config.causal else "mean")
         if pooling not in ("last", "mean"):
             raise ValueError(f"`pooling` (={pooling!r}) has to be 'last' or 'mean'")
@@ -293,18 +295,60 @@ class GPTClassifier(nn.Module):
             lengths: ``(batch,)`` number of real tokens per row (default: all T).
             labels: ``(batch,)`` class ids.
         """
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"`idx` has to be a (batch, T) tensor of token ids, got {shape}")
         batch, t = idx.shape
         if lengths is None:
             lengths = torch.full((batch,), t, device=idx.device)
-        if lengths.shape != (batch,) or int(lengths.min()) < 1 or int(lengths.max()) > t:
+        self._check_ids("lengths", lengths, batch)
+        if int(lengths.min()) < 1 or int(lengths.max()) > t:
             raise ValueError(f"`lengths` has to be a (batch,) tensor with values in 1..{t}, got {lengths.tolist()}")
+        if labels is not None:
+            self._check_ids("labels", labels, batch)
+            n = self.head.out_features
+            if int(labels.min()) < 0 or int(labels.max()) >= n:
+                raise ValueError(f"`labels` hold class ids from {int(labels.min())} to {int(labels.max())}; "
+                                 f"they have to lie in 0 .. num_classes - 1 = {n - 1}")
+        lengths = lengths.to(idx.device)                 # lengths and labels may come from the CPU
+        labels = labels.to(idx.device) if labels is not None else None
         real = torch.arange(t, device=idx.device)[None, :] < lengths[:, None]  # (B, T)
         causal = self.gpt.config.causal
         h = self.gpt(idx, padding_mask=None if causal else real).last_hidden_state  # (B, T, C)
         if self.pooling == "last":
-            summary = h[torch.arange(batch), lengths - 1]                         # (B, C)
+            summary = h[torch.arange(batch, device=h.device), lengths - 1]        # (B, C)
         else:
             summary = (h * real[..., None]).sum(1) / lengths[:, None]            # (B, C)
         logits = self.head(summary)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return GPTOutput(logits, loss)
+
+    @staticmethod
+    def _check_ids(name: str, value, batch: int) -> None:
+        """``value`` has to be a ``(batch,)`` integer tensor (lengths or labels)."""
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"`{name}` has to be a (batch,) tensor of integers, got {type(value).__name__}; "
+                            f"e.g. torch.tensor({name})")
+        if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+            raise TypeError(f"`{name}` has to be a (batch,) tensor of integers, got dtype {value.dtype}")
+        if value.shape != (batch,):
+            raise ValueError(f"`{name}` has to be a (batch,) = ({batch},) tensor, one value per row of `idx`, "
+                             f"got shape {tuple(value.shape)}")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's weights are on (its first parameter's, else first buffer's; else the CPU).
+
+    Helpers that build tensors for a model build them here, so they work after
+    ``llm_book.training.train`` has moved the model to a GPU.
+
+    Example:
+        >>> idx = torch.tensor([[0, 7, 26]], device=model_device(model))  # doctest: +SKIP
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` has to be a torch.nn.Module, got {type(model).__name__}")
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")

@@ -23,6 +23,8 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from llm_book._checks import check_int, check_real
+
 BOS = "<s>"
 
 
@@ -43,19 +45,19 @@ class NGramModel:
     """
 
     def __init__(self, n: int, vocab: Sequence[str], k: float = 0.0, bos: str = BOS) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"`n` (={n!r}) has to be a positive integer (1 = unigram, 2 = bigram, ...)")
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or math.isnan(k) or k < 0:
-            raise ValueError(f"`k` (={k!r}) has to be a non-negative number (0 = no smoothing)")
+        n = check_int("n", n, "a positive integer (1 = unigram, 2 = bigram, ...)", minimum=1)
+        k = check_real("k", k, "a non-negative, finite number (0 = no smoothing)", minimum=0)
         if isinstance(vocab, str) or len(vocab) == 0:
             raise ValueError("`vocab` has to be a non-empty list of words")
         vocab = list(vocab)
+        if not math.isfinite(k * len(vocab)):
+            raise ValueError(f"`k` (={k!r}) is too large: k * len(vocab) overflows a float")
         if len(set(vocab)) != len(vocab):
             raise ValueError("`vocab` has duplicate words; each word appears once")
         if bos in vocab:
             raise ValueError(f"`bos` (={bos!r}) is a word of `vocab`; the start symbol has to differ")
         self.n = n
-        self.k = float(k)
+        self.k = k
         self.bos = bos
         self.vocab = vocab
         self._vocab_set = set(vocab)
@@ -160,9 +162,10 @@ class NGramModel:
 
         Stops after ``max_new_tokens`` words or at ``eos``.  Returns the prefix and the new words.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"`max_new_tokens` (={max_new_tokens!r}) has to be a non-negative integer")
+        max_new_tokens = check_int("max_new_tokens", max_new_tokens, "a non-negative integer", minimum=0)
         words = self._check_words(prefix, "prefix")
+        if seed is not None:
+            seed = check_int("seed", seed, "an integer or None (None: a different draw each time)")
         rng = random.Random(seed)
         for _ in range(max_new_tokens):
             probs = self.next_token_probs(words)

@@ -23,8 +23,11 @@ def _axes(ax, figsize):
 
 
 def _as_array(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
+    """Floats from a tensor on any device and of any dtype (bfloat16 too), a list of them, or numbers."""
+    if hasattr(x, "detach"):                      # a tensor, perhaps on a GPU
+        x = x.detach().cpu().double().numpy()
+    elif isinstance(x, (list, tuple)) and any(hasattr(v, "detach") for v in x):
+        x = [_as_array(v) for v in x]             # e.g. losses kept as 0-d tensors
     return np.asarray(x, dtype=float)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import pickle
 from pathlib import Path
 
 import torch
@@ -63,10 +64,21 @@ def train_toy_gpt(steps: int | None = None, seed: int | None = None, progress: b
     return model, tokenizer, history
 
 
+def _check_vocabulary(vocab_size: int, n_words: int, where: str) -> None:
+    if n_words != vocab_size:
+        raise ValueError(f"{where}: the vocabulary has {n_words} words but the model's config.vocab_size "
+                         f"is {vocab_size}; a model and its tokenizer have to number the same tokens")
+
+
 def save_checkpoint(model: GPT, tokenizer: WordTokenizer, path: Path) -> str:
     """Write config, vocabulary and weights (plain tensors, lists, numbers); returns the SHA-256."""
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
-             if k != "lm_head.weight"}  # tied to wte.weight: stored once
+    if not isinstance(model, GPT):
+        raise TypeError(f"`model` has to be an llm_book GPT, got {type(model).__name__}")
+    if not isinstance(tokenizer, WordTokenizer):
+        raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
+    _check_vocabulary(model.config.vocab_size, len(tokenizer), "cannot save this checkpoint")
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()
+             if k != "lm_head.weight"}  # tied to wte.weight: stored once; CPU tensors from any device
     torch.save({"config": model.config.to_dict(), "vocab": list(tokenizer.vocab),
                 "eos": tokenizer.eos, "state_dict": state}, path)
     return sha256(path)
@@ -82,13 +94,34 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> tuple[GPT
             f"checkpoint {path} has SHA-256 {sha256(path)}, expected {expected_sha256}; "
             f"the file is damaged or was replaced (rebuild it with `python -m llm_book.pretrained`)"
         )
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    model = GPT(GPTConfig(**data["config"]))
-    state = dict(data["state_dict"])
-    state["lm_head.weight"] = state["wte.weight"]
-    model.load_state_dict(state)
+    damaged = (f"checkpoint {path} is damaged or was not written by `save_checkpoint` "
+               f"(rebuild it with `python -m llm_book.pretrained`)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            pickle.UnpicklingError) as err:
+        raise ValueError(f"{damaged}: torch.load failed with {type(err).__name__}: {err}") from err
+    keys = {"config", "vocab", "eos", "state_dict"}
+    if not isinstance(data, dict) or not keys <= set(data):
+        found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{damaged}: it has to hold {sorted(keys)}, found {found}")
+    try:
+        config = GPTConfig(**data["config"])
+        tokenizer = WordTokenizer(data["vocab"], eos=data["eos"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{damaged}: {err}") from err
+    _check_vocabulary(config.vocab_size, len(tokenizer), f"checkpoint {path}")
+    with torch.random.fork_rng(devices=[]):  # building the model draws random weights:
+        model = GPT(config)                    # leave the caller's random stream as it was
+    try:
+        state = dict(data["state_dict"])
+        state["lm_head.weight"] = state["wte.weight"]
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"{damaged}: its weights do not fit its config ({type(err).__name__}: "
+                         f"{err})") from err
     model.eval()
-    return model, WordTokenizer(data["vocab"], eos=data["eos"])
+    return model, tokenizer
 
 
 def load_toy_gpt() -> tuple[GPT, WordTokenizer]:

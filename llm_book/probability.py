@@ -12,6 +12,10 @@ from collections.abc import Sequence
 
 import torch
 
+from llm_book._checks import check_int, check_real
+from llm_book.model import model_device
+from llm_book.threads import runs_model_threads
+
 
 def chain_rule(conditionals: Sequence[float]) -> list[float]:
     """Running product of conditional probabilities.
@@ -22,13 +26,13 @@ def chain_rule(conditionals: Sequence[float]) -> list[float]:
     """
     out, running = [], 1.0
     for i, p in enumerate(conditionals):
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 0 <= p <= 1:
-            raise ValueError(f"`conditionals[{i}]` (={p!r}) has to be a probability in [0, 1]")
+        p = check_real(f"conditionals[{i}]", p, "a probability in [0, 1]", minimum=0, maximum=1)
         running *= p
         out.append(running)
     return out
 
 
+@runs_model_threads
 @torch.no_grad()
 def sequence_log_probs(model, idx: torch.Tensor) -> torch.Tensor:
     """log P(x_t | x_<t) for t = 1..T-1 of each sequence in ``idx`` ``(batch, T)``.
@@ -36,17 +40,19 @@ def sequence_log_probs(model, idx: torch.Tensor) -> torch.Tensor:
     The first token has no prediction (it is the context everything starts from).
 
     Returns:
-        ``(batch, T - 1)`` log-probabilities (natural log).
+        ``(batch, T - 1)`` log-probabilities (natural log), on the device of ``idx``
+        (the model runs on its own device, e.g. a GPU after ``train``).
     """
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] < 2:
         shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
         raise ValueError(f"`idx` has to be a (batch, T) tensor of token ids with T >= 2, got {shape}")
     was_training = model.training
     model.eval()
-    logits = model(idx).logits[:, :-1, :]                  # (B, T-1, vocab): predictions for x_1..x_{T-1}
+    ids = idx.to(model_device(model))
+    logits = model(ids).logits[:, :-1, :]                  # (B, T-1, vocab): predictions for x_1..x_{T-1}
     model.train(was_training)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    return log_probs.gather(-1, idx[:, 1:, None]).squeeze(-1)  # (B, T-1)
+    return log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1).to(idx.device)  # (B, T-1)
 
 
 def perplexity(log_probs: torch.Tensor, mask: torch.Tensor | None = None) -> float:
@@ -54,35 +60,63 @@ def perplexity(log_probs: torch.Tensor, mask: torch.Tensor | None = None) -> flo
     if not isinstance(log_probs, torch.Tensor) or log_probs.numel() == 0:
         raise ValueError("`log_probs` has to be a non-empty tensor of log-probabilities")
     if mask is not None:
-        if mask.dtype != torch.bool or mask.shape != log_probs.shape:
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != log_probs.shape:
             raise ValueError(
                 f"`mask` has to be a boolean tensor shaped like `log_probs` {tuple(log_probs.shape)}"
             )
         if not mask.any():
             raise ValueError("`mask` keeps no position; perplexity of nothing is undefined")
         log_probs = log_probs[mask]
+    if torch.isnan(log_probs).any():
+        raise ValueError("`log_probs` holds NaN; log-probabilities are numbers <= 0 (or -inf)")
     if (log_probs > 1e-6).any():
         raise ValueError("`log_probs` holds positive values; log-probabilities are <= 0")
-    return math.exp(-log_probs.float().mean().item())
+    mean_nll = -log_probs.float().mean().item()
+    return math.exp(mean_nll) if mean_nll < 709 else math.inf  # beyond exp(709): a float overflows
 
 
+def _check_vocabulary(tokenizer, vocab_size: int | None) -> None:
+    """The tokenizer has to number the words the way the model does: one id per output logit."""
+    if vocab_size is not None and len(tokenizer) != vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} words but the model predicts {vocab_size} tokens "
+            f"(config.vocab_size or the width of its logits); use the tokenizer the model was "
+            f"trained with"
+        )
+
+
+def _model_vocab_size(model) -> int | None:
+    return getattr(getattr(model, "config", None), "vocab_size", None)
+
+
+@runs_model_threads
 @torch.no_grad()
 def next_token_distribution(model, tokenizer, prefix: Sequence[str]) -> dict[str, float]:
     """The model's P(next word | prefix) as ``{word: probability}`` over the whole vocabulary."""
-    idx = torch.tensor([tokenizer.encode(prefix)])
+    _check_vocabulary(tokenizer, _model_vocab_size(model))
+    if isinstance(prefix, str) or len(prefix) == 0:
+        raise ValueError(f"`prefix` has to be a non-empty list of words (the model predicts what "
+                         f"follows at least one word, e.g. ['The']), got {prefix!r}")
+    idx = torch.tensor([tokenizer.encode(prefix)], device=model_device(model))
     was_training = model.training
     model.eval()
-    probs = torch.softmax(model(idx).logits[0, -1].float(), dim=-1)
+    probs = torch.softmax(model(idx).logits[0, -1].float(), dim=-1).cpu()
     model.train(was_training)
+    _check_vocabulary(tokenizer, probs.shape[-1])
     return dict(zip(tokenizer.vocab, probs.tolist()))
 
 
 def model_sentence_probability(model, tokenizer, words: Sequence[str]) -> float:
     """P(words[1:] | words[0]) under the model, by the chain rule (the first word is given)."""
+    _check_vocabulary(tokenizer, _model_vocab_size(model))
+    if isinstance(words, str) or len(words) < 2:
+        raise ValueError(f"`words` has to be a list of at least 2 words (the first is given, the "
+                         f"others are scored), got {words!r}")
     idx = torch.tensor([tokenizer.encode(words)])
     return math.exp(sequence_log_probs(model, idx).sum().item())
 
 
+@runs_model_threads
 @torch.no_grad()
 def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int = 0) -> dict[str, float]:
     """How close a model is to the toy language's true distribution.
@@ -96,6 +130,10 @@ def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int 
         -log P(next token) in nats per token, "entropy": the language's entropy per
         token (the floor)}``.
     """
+    n_sentences = check_int("n_sentences", n_sentences, "a positive integer (sentences to sample)",
+                            minimum=1)
+    seed = check_int("seed", seed, "an integer (the same seed, the same sentences)")
+    _check_vocabulary(tokenizer, _model_vocab_size(model))
     sentences = language.sample(n_sentences, seed=seed)
     length = max(len(s) for s in sentences)
     idx = torch.full((len(sentences), length), tokenizer.eos_id)
@@ -103,8 +141,10 @@ def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int 
         idx[i, : len(s)] = torch.tensor(tokenizer.encode(s))
     was_training = model.training
     model.eval()
-    log_q = torch.log_softmax(model(idx).logits.float(), dim=-1)  # (N, L, vocab)
+    logits = model(idx.to(model_device(model))).logits
+    log_q = torch.log_softmax(logits.float(), dim=-1).cpu()   # (N, L, vocab), compared on the CPU
     model.train(was_training)
+    _check_vocabulary(tokenizer, log_q.shape[-1])
 
     # Exact next-token distributions, cached per distinct prefix.
     cache: dict[tuple[str, ...], torch.Tensor] = {}
@@ -127,6 +167,7 @@ def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int 
             "entropy": language.entropy_per_token()}
 
 
+@runs_model_threads
 @torch.no_grad()
 def language_cross_entropy(model, tokenizer, language) -> float:
     """The model's exact cross-entropy on the whole toy language, in nats per predicted token.
@@ -137,13 +178,16 @@ def language_cross_entropy(model, tokenizer, language) -> float:
     """
     from llm_book.training import lm_batch
 
+    _check_vocabulary(tokenizer, _model_vocab_size(model))
     sentences = language.sentences()
     idx, targets = lm_batch([w for w, _ in sentences], tokenizer)
     probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
     was_training = model.training
     model.eval()
-    log_q = torch.log_softmax(model(idx).logits.double(), dim=-1)          # (N, T, vocab)
+    logits = model(idx.to(model_device(model))).logits
+    log_q = torch.log_softmax(logits.double(), dim=-1).cpu()                # (N, T, vocab)
     model.train(was_training)
+    _check_vocabulary(tokenizer, log_q.shape[-1])
     real = targets != -100
     nll = -log_q.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * real  # (N, T)
     return float((probs * nll.sum(1)).sum() / (probs * real.sum(1)).sum())

@@ -16,11 +16,11 @@ tokens at -inf; they never change their input.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from llm_book.model import KVCache
+from llm_book._checks import check_int, check_real
+from llm_book.model import KVCache, model_device
+from llm_book.threads import runs_model_threads
 
 
 def _check_logits(logits: torch.Tensor, name: str = "logits") -> None:
@@ -32,35 +32,53 @@ def _check_logits(logits: torch.Tensor, name: str = "logits") -> None:
         )
     if not logits.is_floating_point():
         raise TypeError(f"`{name}` has to be a floating-point tensor, got dtype {logits.dtype}")
+    if logits.shape[-1] == 0:
+        raise ValueError(f"`{name}` has an empty vocabulary axis, shape {tuple(logits.shape)}")
+    # -inf is a removed token; NaN and +inf are not logits (softmax turns them into NaN).
+    finite = torch.isfinite(logits)
+    if bool(finite.any(dim=-1).all() & (finite | (logits == float("-inf"))).all()):
+        return  # the usual case: one check (one GPU synchronisation) per call
+    n_nan = int(torch.isnan(logits).sum())
+    if n_nan:
+        raise ValueError(f"`{name}` holds NaN at {n_nan} of {logits.numel()} positions; "
+                         f"a NaN logit has no probability (check the model's output)")
+    n_posinf = int((logits == float("inf")).sum())
+    if n_posinf:
+        raise ValueError(f"`{name}` holds +inf at {n_posinf} of {logits.numel()} positions; "
+                         f"logits have to be finite, or -inf for a removed token")
+    raise ValueError(f"a row of `{name}` is -inf everywhere: it keeps no token to choose")
 
 
-def _check_temperature(temperature: float) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or math.isnan(temperature) or temperature <= 0 or math.isinf(temperature):
-        raise ValueError(
-            f"`temperature` (={temperature!r}) has to be a strictly positive, finite float; "
-            f"for greedy decoding (the limit of temperature -> 0) use `greedy`"
-        )
+def _check_temperature(temperature: float) -> float:
+    return check_real("temperature", temperature,
+                      "a strictly positive, finite float; for greedy decoding "
+                      "(the limit of temperature -> 0) use `greedy`", minimum=0, min_inclusive=False)
 
 
-def _check_top_k(k) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"`k` (={k!r}) has to be an integer >= 1 (the number of tokens kept)")
+def _check_top_k(k) -> int:
+    return check_int("k", k, "an integer >= 1 (the number of tokens kept)", minimum=1)
 
 
-def _check_top_p(p) -> None:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 0 < p <= 1:
-        raise ValueError(
-            f"`p` (={p!r}) has to be a float in (0, 1]: greater than 0, at most 1 "
-            f"(1 keeps every token)"
-        )
+def _check_top_p(p) -> float:
+    return check_real("p", p, "a float in (0, 1]: greater than 0, at most 1 (1 keeps every token)",
+                      minimum=0, maximum=1, min_inclusive=False)
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Divide the logits by ``temperature``: T < 1 sharpens, T > 1 flattens, T = 1 keeps."""
+    """Divide the logits by ``temperature``: T < 1 sharpens, T > 1 flattens, T = 1 keeps.
+
+    When ``logits / temperature`` would overflow the logits' dtype (a tiny T, or
+    float16 logits), each row is first shifted so that its largest logit is 0,
+    computed in float64: softmax ignores such a shift, so the distribution is the
+    same, and as T -> 0 it tends to the greedy choice (ties share the mass).
+    """
     _check_logits(logits)
-    _check_temperature(temperature)
-    return logits / temperature
+    temperature = _check_temperature(temperature)
+    scaled = logits / temperature
+    if not torch.isfinite(scaled[torch.isfinite(logits)]).all():  # overflow to inf (or 0 / 0)
+        wide = logits.double()
+        scaled = ((wide - wide.amax(dim=-1, keepdim=True)) / temperature).to(logits.dtype)
+    return scaled
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -69,8 +87,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     Ties at the k-th value are all kept.  ``k`` larger than the vocabulary keeps everything.
     """
     _check_logits(logits)
-    _check_top_k(k)
-    k = min(k, logits.shape[-1])
+    k = min(_check_top_k(k), logits.shape[-1])
     kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
     return logits.masked_fill(logits < kth_largest, float("-inf"))
 
@@ -81,7 +98,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     The most probable token is always kept, so the result is never empty.
     """
     _check_logits(logits)
-    _check_top_p(p)
+    p = _check_top_p(p)
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(sorted_logits.double(), dim=-1)  # float64: the same answer for any dtype
     mass_before = probs.cumsum(dim=-1) - probs             # mass of the tokens ranked above each one
@@ -113,28 +130,47 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 
     Applies temperature, then top-k, then top-p, then samples.
 
+    A ``generator`` on another device than the logits (a CPU generator, logits on a
+    GPU) draws on its own device, so a seed picks the same tokens wherever the model runs.
+
     Returns:
-        token ids ``(batch,)`` (a 0-d tensor for 1-D input).
+        token ids ``(batch,)`` (a 0-d tensor for 1-D input), on the logits' device.
     """
     logits = filter_logits(logits, temperature, top_k, top_p)
-    probs = torch.softmax(logits.float(), dim=-1)
+    wide = logits if logits.dtype == torch.float64 else logits.float()
+    # Shift each row's largest logit to 0 before float32: float64 logits beyond float32's range
+    # (1e40 after a tiny temperature) would become inf, and softmax of inf is NaN.
+    probs = torch.softmax((wide - wide.amax(dim=-1, keepdim=True)).float(), dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
-    ids = torch.multinomial(flat, 1, generator=generator).squeeze(-1)  # (batch,)
+    if generator is not None and generator.device != flat.device:
+        flat = flat.to(generator.device)
+    ids = torch.multinomial(flat, 1, generator=generator).squeeze(-1).to(probs.device)  # (batch,)
     return ids.reshape(probs.shape[:-1])
 
 
-def _check_prompt(model, idx: torch.Tensor, max_new_tokens: int) -> None:
+def _check_prompt(model, idx: torch.Tensor, max_new_tokens: int) -> int:
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] < 1:
         shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
         raise ValueError(f"`idx` has to be a (batch, T) tensor of token ids with T >= 1, got {shape}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"`max_new_tokens` (={max_new_tokens!r}) has to be a non-negative integer")
+    return check_int("max_new_tokens", max_new_tokens, "a non-negative integer", minimum=0)
 
 
+def _check_eos_id(model, eos_id) -> int | None:
+    """``eos_id`` as an int inside the model's vocabulary (or None)."""
+    if eos_id is None:
+        return None
+    vocab_size = model.config.vocab_size
+    what = (f"a token id, an integer from 0 to vocab_size - 1 = {vocab_size - 1}, or None"
+            + ("; for a word use its id, e.g. `tokenizer.eos_id`" if isinstance(eos_id, str) else ""))
+    return check_int("eos_id", eos_id, what, minimum=0, maximum=vocab_size - 1)
+
+
+@runs_model_threads
 @torch.no_grad()
 def _decode(model, idx, max_new_tokens, pick, eos_id, use_cache):
     """The autoregressive loop shared by ``generate`` and ``greedy``."""
-    _check_prompt(model, idx, max_new_tokens)
+    max_new_tokens = _check_prompt(model, idx, max_new_tokens)
+    eos_id = _check_eos_id(model, eos_id)
     block_size = model.config.block_size
     if use_cache and idx.shape[1] + max_new_tokens > block_size:
         raise ValueError(
@@ -145,9 +181,10 @@ def _decode(model, idx, max_new_tokens, pick, eos_id, use_cache):
     was_training = model.training
     model.eval()
     cache = KVCache(len(model.blocks)) if use_cache else None
-    finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
-    out = idx
-    step_input = idx
+    device = model_device(model)  # a prompt built on the CPU still works with a model on a GPU
+    finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=device)
+    out = idx.to(device)
+    step_input = out
     for _ in range(max_new_tokens):
         if cache is None:
             step_input = out[:, -block_size:]           # the model sees at most block_size tokens
@@ -161,7 +198,7 @@ def _decode(model, idx, max_new_tokens, pick, eos_id, use_cache):
         if eos_id is not None and finished.all():
             break
     model.train(was_training)
-    return out
+    return out.to(idx.device)
 
 
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
@@ -179,13 +216,12 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
             prefix at every step; gives the same tokens, faster.
 
     Returns:
-        ``(batch, T + n)`` token ids, prompt included (n <= max_new_tokens).
+        ``(batch, T + n)`` token ids, prompt included (n <= max_new_tokens), on the
+        device of ``idx``; the model runs on its own (``idx`` is moved there).
     """
-    _check_temperature(temperature)
-    if top_k is not None:
-        _check_top_k(top_k)
-    if top_p is not None:
-        _check_top_p(top_p)
+    temperature = _check_temperature(temperature)
+    top_k = None if top_k is None else _check_top_k(top_k)
+    top_p = None if top_p is None else _check_top_p(top_p)
     return _decode(model, idx, max_new_tokens,
                    lambda logits: sample_next(logits, temperature, top_k, top_p, generator),
                    eos_id, use_cache)
@@ -198,6 +234,7 @@ def greedy(model, idx: torch.Tensor, max_new_tokens: int, eos_id: int | None = N
                    eos_id, use_cache)
 
 
+@runs_model_threads
 @torch.no_grad()
 def beam_search(model, idx: torch.Tensor, beam_width: int, max_new_tokens: int,
                 eos_id: int | None = None) -> tuple[torch.Tensor, float]:
@@ -211,11 +248,11 @@ def beam_search(model, idx: torch.Tensor, beam_width: int, max_new_tokens: int,
         ``(tokens, log_prob)``: the best sequence ``(1, T + n)`` (prompt included) and its
         summed log-probability of the new tokens.
     """
-    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"`beam_width` (={beam_width!r}) has to be an integer >= 1")
+    beam_width = check_int("beam_width", beam_width, "an integer >= 1", minimum=1)
     if isinstance(idx, torch.Tensor) and idx.dim() == 1:
         idx = idx[None]
-    _check_prompt(model, idx, max_new_tokens)
+    max_new_tokens = _check_prompt(model, idx, max_new_tokens)
+    eos_id = _check_eos_id(model, eos_id)
     if idx.shape[0] != 1:
         raise ValueError(f"`idx` has to hold one prompt (batch 1) for beam search, got batch {idx.shape[0]}")
     block_size = model.config.block_size
@@ -227,7 +264,7 @@ def beam_search(model, idx: torch.Tensor, beam_width: int, max_new_tokens: int,
             break
         candidates = [b for b in beams if b[2]]
         alive = [b for b in beams if not b[2]]
-        batch = torch.tensor([t[-block_size:] for t, _, _ in alive], device=idx.device)
+        batch = torch.tensor([t[-block_size:] for t, _, _ in alive], device=model_device(model))
         log_probs = torch.log_softmax(model(batch).logits[:, -1, :].float(), dim=-1)  # (n_alive, vocab)
         for (tokens, score, _), row in zip(alive, log_probs):
             top = torch.topk(row, min(beam_width, row.shape[0]))

@@ -36,7 +36,7 @@ import torch
 
 from llm_book import set_seed
 from llm_book.corpus import CharCorpus
-from llm_book.model import GPT, GPTConfig
+from llm_book.model import GPT, GPTConfig, model_device
 from llm_book.training import default_device, distributed_context, train
 
 SCALING_RESULTS_PATH = Path(__file__).parent / "data" / "scaling_results.json"
@@ -225,7 +225,7 @@ def _run(corpus, sizes, steps, batch_size, block_size, lr, lr_width, warmup_step
             return corpus.batch("train", batch_size, block_size, batches)
 
         def val_loss(m: GPT) -> float:
-            dev = next(m.parameters()).device
+            dev = model_device(m)
             return m(val_x.to(dev), val_y.to(dev)).loss.item()
 
         start = time.perf_counter()

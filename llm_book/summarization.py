@@ -140,7 +140,7 @@ def textrank_scores(embeddings: torch.Tensor, damping: float = 0.85, iterations:
     rows = w.sum(-1, keepdim=True)
     # A sentence similar to nothing spreads its score evenly (as PageRank does for dead ends).
     transition = torch.where(rows > 0, w / rows.clamp(min=1e-12), torch.full_like(w, 1.0 / n))
-    scores = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    scores = torch.full((n,), 1.0 / n, dtype=torch.float64, device=w.device)
     for _ in range(iterations):
         new = (1 - damping) / n + damping * (transition.T @ scores)
         done = (new - scores).abs().sum().item() < tol

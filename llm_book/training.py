@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from llm_book._checks import check_int, check_real
+from llm_book.threads import model_threads
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -37,6 +40,9 @@ def lm_batch(sentences: Sequence[Sequence[str]], tokenizer, pad_to: int | None =
         ``(idx, targets)``, both ``(batch, L - 1)`` where L is the longest sentence
         (or ``pad_to``).
     """
+    if pad_to is not None:
+        pad_to = check_int("pad_to", pad_to, "an integer >= 2 (tokens per padded sentence) or None",
+                           minimum=2)
     encoded = [tokenizer.encode(s) for s in sentences]
     if not encoded or min(len(e) for e in encoded) < 2:
         raise ValueError("`sentences` has to hold at least one sentence, each of 2 or more tokens")
@@ -64,6 +70,7 @@ class LanguageSampler:
         self.probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
 
     def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        batch_size = check_int("batch_size", batch_size, "a positive integer", minimum=1)
         picks = torch.multinomial(self.probs, batch_size, replacement=True, generator=generator)
         return self.idx[picks], self.targets[picks]
 
@@ -105,6 +112,28 @@ def lr_at(step: int, lr: float, warmup_steps: int, total_steps: int, min_lr: flo
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def _checked_batch(get_batch: Callable[[int], Batch], step: int) -> Batch:
+    """``get_batch(step)``, checked to be a pair of tensors."""
+    batch = get_batch(step)
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2 \
+            or not all(isinstance(t, torch.Tensor) for t in batch):
+        got = (f"a {type(batch).__name__} of {len(batch)}: "
+               f"({', '.join(type(t).__name__ for t in batch)})"
+               if isinstance(batch, (tuple, list)) else type(batch).__name__)
+        raise TypeError(f"`get_batch({step})` has to return a pair of tensors (idx, targets), got {got}")
+    return batch[0], batch[1]
+
+
+def _checked_eval(eval_fn: Callable[[torch.nn.Module], float], model: torch.nn.Module, step: int) -> float:
+    """``float(eval_fn(model))``, with an error naming ``eval_fn`` when it returns no number."""
+    value = eval_fn(model)
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"`eval_fn(model)` has to return a number (e.g. a loss), got "
+                        f"{type(value).__name__} at step {step}") from err
+
+
 @dataclass
 class TrainHistory:
     """Loss per step (``loss``), learning rate per step, and evaluations every ``eval_every`` steps."""
@@ -134,21 +163,37 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
         progress: show a tqdm progress bar.
         device: where to train (default: ``default_device()``); the model is moved there.
 
+    Returns:
+        the ``TrainHistory``.  The model is left on ``device`` and in **eval mode**
+        (dropout off), ready to evaluate and sample, whatever mode it came in with;
+        call ``model.train()`` before training it further by hand.
+
     Under ``torchrun`` with N processes, ``get_batch(step)`` must return the same
     global batch in every process (seed it); process r trains on rows r, r + N, ...
     (on GPU number ``LOCAL_RANK`` when ``device`` is CUDA without an index)
     and the recorded loss is the mean over processes.  The batch size has to be a
     multiple of N.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` (={steps!r}) has to be a positive integer")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"`lr` (={lr!r}) has to be a positive float")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"`warmup_steps` (={warmup_steps!r}) has to be a non-negative integer")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"`eval_every` (={eval_every!r}) has to be a positive integer")
-    min_lr = lr / 10 if min_lr is None else min_lr
+    if not callable(get_batch):
+        raise TypeError(f"`get_batch` has to be a function step -> (idx, targets), "
+                        f"got {type(get_batch).__name__}")
+    steps = check_int("steps", steps, "a positive integer", minimum=1)
+    lr = check_real("lr", lr, "a positive, finite float", minimum=0, min_inclusive=False)
+    warmup_steps = check_int("warmup_steps", warmup_steps, "a non-negative integer", minimum=0)
+    eval_every = check_int("eval_every", eval_every, "a positive integer", minimum=1)
+    weight_decay = check_real("weight_decay", weight_decay, "a non-negative, finite float (0: no decay)",
+                              minimum=0)
+    if grad_clip is not None:
+        grad_clip = check_real("grad_clip", grad_clip, "a positive, finite float (the largest "
+                               "gradient norm), or None for no clipping", minimum=0, min_inclusive=False)
+    if eval_fn is not None and not callable(eval_fn):
+        raise TypeError(f"`eval_fn` has to be a function model -> float, or None; "
+                        f"got {type(eval_fn).__name__}")
+    if min_lr is None:
+        min_lr = lr / 10
+    else:
+        min_lr = check_real("min_lr", min_lr, f"a finite float from 0 to `lr` (={lr!r}), or None "
+                            f"for lr / 10", minimum=0, maximum=lr)
     device = torch.device(device) if device is not None else default_device()
     rank, world_size = distributed_context()
     if world_size > 1 and device.type == "cuda" and device.index is None:
@@ -174,36 +219,39 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], Batch], steps: int,
 
         bar = tqdm(total=steps, desc="training", leave=False, mininterval=0.5)
 
-    model.train()
-    for step in range(steps):
-        step_lr = lr_at(step, lr, warmup_steps, steps, min_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = step_lr
-        idx, targets = shard_batch(*get_batch(step), rank, world_size)  # this process's share
-        loss = net(idx.to(device), targets.to(device)).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()                      # under DDP: gradients averaged over processes here
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        loss = loss.detach()
-        if world_size > 1:
-            import torch.distributed as dist
+    # A tiny model on the CPU trains fastest on one thread (llm_book.threads); the reader's
+    # setting is restored afterwards.
+    with model_threads(model):
+        model.train()
+        for step in range(steps):
+            step_lr = lr_at(step, lr, warmup_steps, steps, min_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = step_lr
+            idx, targets = shard_batch(*_checked_batch(get_batch, step), rank, world_size)  # this process's share
+            loss = net(idx.to(device), targets.to(device)).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()                      # under DDP: gradients averaged over processes here
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            loss = loss.detach()
+            if world_size > 1:
+                import torch.distributed as dist
 
-            dist.all_reduce(loss, op=dist.ReduceOp.AVG if device.type == "cuda" else dist.ReduceOp.SUM)
-            if device.type != "cuda":  # gloo has no AVG
-                loss /= world_size
-        history.loss.append(loss.item())
-        history.lr.append(step_lr)
-        if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            model.eval()
-            with torch.no_grad():
-                history.eval_steps.append(step + 1)
-                history.eval_loss.append(float(eval_fn(model)))
-            model.train()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+                dist.all_reduce(loss, op=dist.ReduceOp.AVG if device.type == "cuda" else dist.ReduceOp.SUM)
+                if device.type != "cuda":  # gloo has no AVG
+                    loss /= world_size
+            history.loss.append(loss.item())
+            history.lr.append(step_lr)
+            if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
+                model.eval()
+                with torch.no_grad():
+                    history.eval_steps.append(step + 1)
+                    history.eval_loss.append(_checked_eval(eval_fn, model, step + 1))
+                model.train()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
     if bar is not None:
         bar.close()
     model.eval()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from llm_book.model import model_device
 from llm_book.semantics import SINGULAR, parse
 from llm_book.tokenizer import WordTokenizer
 
@@ -213,16 +214,17 @@ def source_attention(model, tokenizer: WordTokenizer, source: Sequence[str],
     prompt = translation_prompt(source)
     if not len(target):
         raise ValueError("`target` has to hold at least one token")
-    ids = torch.tensor([tokenizer.encode(prompt + list(target))])
+    device = model_device(model)
+    ids = torch.tensor([tokenizer.encode(prompt + list(target))], device=device)
     if ids.shape[1] > model.config.block_size:
         raise ValueError(f"source and target ({ids.shape[1]} tokens) do not fit the model's "
                          f"block_size ({model.config.block_size})")
     was_training = model.training
     model.eval()
-    attentions = model(ids.to(next(model.parameters()).device), output_attentions=True).attentions
+    attentions = model(ids, output_attentions=True).attentions
     model.train(was_training)
     n_src = len(prompt) - 1
-    rows = torch.arange(n_src, n_src + len(target))  # positions that predict the target tokens
+    rows = torch.arange(n_src, n_src + len(target), device=device)  # positions that predict the target
     return torch.stack([a[0][:, rows, :n_src] for a in attentions]).cpu()
 
 
@@ -237,6 +239,7 @@ def alignment_agreement(attention: torch.Tensor, gold: torch.Tensor) -> float:
     if attention.shape != gold.shape or attention.dim() != 2:
         raise ValueError(f"`attention` {tuple(attention.shape)} and `gold` {tuple(gold.shape)} have "
                          f"to be 2-D matrices of the same shape (n_target, n_source)")
+    attention, gold = attention.detach().cpu(), gold.detach().cpu()
     rows = gold.sum(-1) > 0
     if not rows.any():
         raise ValueError("`gold` aligns no target token to any source word")

@@ -53,6 +53,7 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
     """
     import ipywidgets as w
 
+    from llm_book.model import model_device
     from llm_book.probability import sequence_log_probs
 
     dropdown = w.Dropdown(options=list(sentences), description="sentence:",
@@ -69,7 +70,7 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
             if model is not None and tokenizer is not None:
                 import torch
 
-                idx = torch.tensor([tokenizer.encode(words)])
+                idx = torch.tensor([tokenizer.encode(words)], device=model_device(model))
                 model_probs = sequence_log_probs(model, idx)[0].exp().tolist()
         except ValueError as err:
             _show(out, text=f"Cannot score that sentence: {err}\n")
@@ -89,13 +90,14 @@ def _next_token_probs(model, tokenizer, prefix: Sequence[str], temperature: floa
     """The model's next-token probabilities before and after temperature and filters, ``(vocab,)`` each."""
     import torch
 
+    from llm_book.model import model_device
     from llm_book.sampling import filter_logits
 
-    idx = torch.tensor([tokenizer.encode(prefix)])
+    idx = torch.tensor([tokenizer.encode(prefix)], device=model_device(model))
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        logits = model(idx).logits[0, -1].float()
+        logits = model(idx).logits[0, -1].float().cpu()  # the bars are drawn from CPU numbers
     model.train(was_training)
     after = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
     return torch.softmax(logits, dim=-1), after
@@ -139,11 +141,12 @@ def sampled_continuations(model, tokenizer, prefix: Sequence[str], n: int = 5, t
     """``n`` continuations of ``prefix`` drawn with the settings (seeded), as strings."""
     import torch
 
+    from llm_book.model import model_device
     from llm_book.sampling import generate
 
     top_k, top_p = _check_sampling_settings(temperature, top_k, top_p)
     prefix = list(prefix)
-    idx = torch.tensor([tokenizer.encode(prefix)] * n)
+    idx = torch.tensor([tokenizer.encode(prefix)] * n, device=model_device(model))
     out = generate(model, idx, model.config.block_size - len(prefix), temperature, top_k, top_p,
                    generator=torch.Generator().manual_seed(seed), eos_id=tokenizer.eos_id)
     lines = []

@@ -19,8 +19,10 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Kernels inherit this: one thread, as the test suite runs the notebooks (see conftest.py),
-# so that stored outputs and nbval's fresh run agree to the last digit.
+# Kernels inherit this: one thread, as the test suite runs the notebooks (see conftest.py).
+# Checked outputs must not depend on it (tests/test_notebooks_other_kernels.py checks them
+# with two threads and other CPU kernels): a figure from a long floating-point computation
+# goes in a `# NBVAL_IGNORE_OUTPUT` cell with an assert and a tolerance.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +77,15 @@ def test_split_is_seeded_disjoint_and_complete(lang):
     assert split_sentences_train_test(sentences, 0.2, seed=1)[1] != test
     with pytest.raises(ValueError, match=r"`test_fraction` \(=1.5\) has to be a float in \(0, 1\)"):
         split_sentences_train_test(sentences, 1.5)
+    for bad, error in ((float("nan"), ValueError), ("0.2", TypeError), (True, TypeError)):
+        with pytest.raises(error, match=rf"`test_fraction` \(={re.escape(repr(bad))}\) has to be a float"):
+            split_sentences_train_test(sentences, bad)
+    assert split_sentences_train_test(sentences, np.float32(0.25), seed=0) == \
+        split_sentences_train_test(sentences, 0.25, seed=0)
+    assert split_sentences_train_test(sentences, 0.2, seed=np.int64(1)) == \
+        split_sentences_train_test(sentences, 0.2, seed=1)
+    with pytest.raises(TypeError, match=r"`seed` \(=None\) has to be an integer .*; got NoneType"):
+        split_sentences_train_test(sentences, 0.2, seed=None)
 
 
 def test_train_qa_gpt_runs_a_few_steps():
@@ -130,7 +142,28 @@ def test_chat_rejects_unknown_words_and_non_sentences(qa_gpt):
         ChatSession(qa_gpt[0], "tokenizer")
 
 
-def test_chat_with_a_tokenizer_of_the_right_type_but_missing_words(qa_gpt):
-    chat = ChatSession(qa_gpt[0], WordTokenizer(["The", "cat", "sat", "<eos>"]))
-    assert chat.reply("The cat sat") == "OK: The cat sat."
-    assert chat.reply("Who sat?") == "I do not know the word 'Who'."
+def test_chat_refuses_a_tokenizer_of_another_vocabulary(qa_gpt):
+    # Before, a 4-word tokenizer was accepted: its ids name other words of the model's vocabulary.
+    model, tok = qa_gpt
+    with pytest.raises(ValueError, match=rf"the tokenizer has 4 words but the model's config.vocab_size is "
+                                         rf"{len(tok)}; use the tokenizer the model was trained with"):
+        ChatSession(model, WordTokenizer(["The", "cat", "sat", "<eos>"]))
+    with pytest.raises(TypeError, match=r"`model` has to be a GPT \(with a `config` giving vocab_size and "
+                                        r"block_size\), got str"):
+        ChatSession("model", tok)
+
+
+@pytest.mark.parametrize("bad, error", [("a", TypeError), (0, ValueError), (-2, ValueError), (2.5, TypeError),
+                                        (True, TypeError), (None, TypeError)])
+def test_chat_max_answer_tokens_is_checked(qa_gpt, bad, error):
+    # Before, max_answer_tokens='a' was accepted and failed only at the first question.
+    with pytest.raises(error, match=rf"`max_answer_tokens` \(={re.escape(repr(bad))}\) has to be a positive "
+                                    r"integer \(the longest answer, in words\)"):
+        ChatSession(*qa_gpt, max_answer_tokens=bad)
+
+
+def test_chat_accepts_a_numpy_answer_length(qa_gpt):
+    chat = ChatSession(*qa_gpt, max_answer_tokens=np.int64(2))
+    chat.reply("The cat sat on the mat.")
+    assert chat.reply("Where did the cat sit?") == "on the"  # cut after two words
+    assert chat.max_answer_tokens == 2 and isinstance(chat.max_answer_tokens, int)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 import torch
 
@@ -94,7 +97,7 @@ def test_errors():
         untrained_minilm(seed=-1)
     x = torch.zeros(4, 2)
     y = torch.tensor([0, 1, 0, 1])
-    with pytest.raises(ValueError, match=r"`features` has to be a 2-D float tensor \(n, d\)"):
+    with pytest.raises(ValueError, match=r"`features` has to be a 2-D float tensor \(n, d\) with n >= 1"):
         fit_linear_probe(torch.zeros(4), y)
     with pytest.raises(ValueError, match=r"`labels` has to be an integer tensor of shape \(4,\)"):
         fit_linear_probe(x, y.float())
@@ -105,3 +108,57 @@ def test_errors():
         fit_linear_probe(x, torch.tensor([0, 1, 2, 3]), num_classes=2)
     with pytest.raises(ValueError, match=r"`steps` \(=0\) has to be a positive integer"):
         fit_linear_probe(x, y, steps=0)
+
+
+def test_load_minilm_changes_no_process_wide_setting(monkeypatch):
+    # Before, loading set HF_HUB_OFFLINE=1 for the whole process: hub_reachable() was then always False.
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub_constant = huggingface_hub.constants.HF_HUB_OFFLINE
+    model, tokenizer = load_minilm.__wrapped__()  # a fresh load, not the cached one
+    assert "HF_HUB_OFFLINE" not in os.environ
+    assert huggingface_hub.constants.HF_HUB_OFFLINE == hub_constant
+    assert model.config.hidden_size == 384 and not model.training
+
+
+def test_embeddings_do_not_depend_on_the_mode_a_reader_left_the_model_in():
+    texts = ["A cat is sleeping on the sofa.", "Stock prices fell sharply today."]
+    expected = embed(texts)
+    _, expected_attentions = minilm_attentions("The cat sat")
+    model, _ = load_minilm()
+    model.train()  # a reader fine-tuning it: dropout on
+    try:
+        assert torch.equal(embed(texts), expected)
+        assert torch.equal(embed(texts), expected)  # twice: dropout would give two different answers
+        assert all(torch.equal(a, b) for a, b in zip(minilm_attentions("The cat sat")[1], expected_attentions))
+        assert model.training  # given back in the mode the reader chose
+    finally:
+        model.eval()
+
+
+def test_numpy_numbers_and_bad_numbers_in_the_probe():
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    probe = fit_linear_probe(x, y, num_classes=np.int64(2), steps=np.int32(5), lr=np.float32(0.1),
+                             weight_decay=np.float64(0.0), seed=np.int64(0))
+    again = fit_linear_probe(x, y, num_classes=2, steps=5, lr=float(np.float32(0.1)), weight_decay=0.0, seed=0)
+    assert torch.equal(probe.weight, again.weight)
+    for kwargs, error, pattern in [
+        ({"lr": float("inf")}, ValueError, r"`lr` \(=inf\) has to be a positive, finite float"),
+        ({"lr": float("nan")}, ValueError, r"`lr` \(=nan\) has to be a positive, finite float"),
+        ({"lr": 0}, ValueError, r"`lr` \(=0\) has to be a positive, finite float"),
+        ({"weight_decay": float("nan")}, ValueError, r"`weight_decay` \(=nan\) has to be a non-negative"),
+        ({"weight_decay": -1}, ValueError, r"`weight_decay` \(=-1\) has to be a non-negative"),
+        ({"steps": 2.0}, TypeError, r"`steps` \(=2.0\) has to be a positive integer; got float"),
+        ({"seed": "0"}, TypeError, r"`seed` \(='0'\) has to be a non-negative integer; got str"),
+        ({"num_classes": True}, TypeError, r"`num_classes` \(=True\) has to be an integer >= 2; got bool"),
+    ]:
+        with pytest.raises(error, match=pattern):
+            fit_linear_probe(x, y, **kwargs)
+    with pytest.raises(ValueError, match=r"`features` has to be a 2-D float tensor \(n, d\) with n >= 1, "
+                                         r"got \(0, 3\)"):
+        fit_linear_probe(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"`batch_size` \(=2.0\) has to be a positive integer; got float"):
+        embed(["a"], batch_size=2.0)
+    assert torch.equal(embed(["a cat", "a dog"], batch_size=np.int64(1)), embed(["a cat", "a dog"], batch_size=1))

@@ -8,17 +8,8 @@ import pytest
 import torch
 
 from llm_book.exercises import check_2_1, check_2_2, check_2_3
-from checker_helpers import expect
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models and probes: one thread is much faster than two on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit)
 
 def stub(*args):
     raise NotImplementedError
@@ -147,7 +138,7 @@ def test_2_3_untrained_probe_is_about_chance(capsys):
 @pytest.mark.parametrize("answer, phrase", [
     (lambda f, y, n: (lambda x: torch.nn.functional.one_hot(x[:, 0].abs().long() % n, n).float()),
      "take the argmax"),
-    (lambda f, y, n: (lambda x: torch.zeros(len(x))), "integer class ids"),
+    (lambda f, y, n: (lambda x: torch.zeros(len(x)) + 0.5), "integer class ids"),
     (lambda f, y, n: (lambda x: torch.zeros(3, dtype=torch.long)), "one class id per row"),
     (lambda f, y, n: 0.9, "return a function"),
     (lambda f, y, n: (f.mul_(0), probe_right(f, y, n))[1], "changed the features in place"),
@@ -164,3 +155,58 @@ def test_2_3_weak_probe_gets_the_train_longer_hint(capsys):
         return lambda x: (x[:, :1] - centres[None]).abs().argmin(-1)
 
     expect(check_2_3(weak), capsys, False, "test accuracy 0.58", "aim for 0.9")
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+CHECKERS = [check_2_1, check_2_2, check_2_3]
+RIGHT_ANSWERS = {check_2_1: bigram_right, check_2_2: embedding_right, check_2_3: probe_right}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+def test_2_3_wrong_predict_functions(name, capsys, short_time_limit):
+    """The function that train_probe returns gets the same catalogue."""
+    assert_hint(capsys, check_2_3, lambda f, y, n: WRONG_ANSWERS[name], "predict")
+
+
+def test_2_1_an_empty_dict_gets_a_hint_not_a_zero_division(capsys):
+    assert_hint(capsys, check_2_1, lambda sentences, previous: {}, "the dict is empty")
+
+
+def test_2_1_a_nan_probability_gets_a_hint(capsys):
+    assert_hint(capsys, check_2_1, lambda s, p: {**bigram_right(s, p), "mat": float("nan")}, "'mat'", "nan")
+
+
+def test_2_2_the_reference_does_not_see_the_readers_edits_of_the_model(capsys):
+    assert_hint(capsys, check_2_2, lambda m, i: (m.wpe.weight.data.zero_(), m.wte(i))[1],
+                "only the token embeddings")
+
+
+def test_2_2_a_reader_who_switches_the_model_to_train_mode_is_still_right(capsys):
+    assert_right(capsys, check_2_2, lambda m, i: (m.train(), embedding_right(m, i))[1])
+
+
+def test_2_3_predicting_by_position_is_about_chance(capsys):
+    """The test points are shuffled: a point's position says nothing of its class."""
+    assert_hint(capsys, check_2_3, lambda f, y, n: (lambda x: torch.arange(len(x)) * n // len(x)), "about chance")
+
+
+def test_2_3_predict_returning_none_gets_a_hint(capsys):
+    assert_hint(capsys, check_2_3, lambda f, y, n: (lambda x: None), "predict", "None")
+
+
+def test_2_3_whole_numbers_as_floats_are_class_ids_too(capsys):
+    assert_right(capsys, check_2_3, lambda f, y, n: (lambda x, p=probe_right(f, y, n): p(x).float()))

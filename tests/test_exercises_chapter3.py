@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4
-from checker_helpers import expect
+from llm_book.sampling import greedy
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit)
 
 
 def stub(*args):
@@ -178,3 +180,50 @@ def test_3_4_right(capsys):
 ])
 def test_3_4_mistakes(answer, phrase, capsys):
     expect(check_3_4(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+CHECKERS = [check_3_1, check_3_2, check_3_3, check_3_4]
+RIGHT_ANSWERS = {check_3_1: lambda x, W1, b1, W2, b2: torch.clamp(x @ W1 + b1, min=0) @ W2 + b2,
+                 check_3_2: greedy_right, check_3_3: mlm_right,
+                 check_3_4: lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a)))}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+def test_3_2_none_gets_a_hint(capsys):
+    assert_hint(capsys, check_3_2, lambda model, idx, n: None, "got None")
+
+
+def test_3_2_a_wrong_float_tensor_gets_a_hint_not_a_decoding_error(capsys):
+    assert_hint(capsys, check_3_2, lambda m, idx, n: torch.cat([idx.float(), torch.full((1, n), 2.5)], 1),
+                "whole numbers")
+
+
+def test_3_2_ids_outside_the_vocabulary_get_a_hint(capsys):
+    assert_hint(capsys, check_3_2, lambda m, idx, n: torch.cat([idx, torch.full((1, n), 999)], 1),
+                "token id 999 is not in the vocabulary")
+
+
+def test_3_2_the_reference_does_not_see_the_readers_edits_of_the_model(capsys):
+    def edits_the_model(model, idx, n):
+        model.wte.weight.data.zero_()
+        return greedy(model, idx, n)
+
+    assert_hint(capsys, check_3_2, edits_the_model, "greedy takes the argmax")
+
+
+def test_3_3_a_vector_where_a_number_is_expected(capsys):
+    assert_hint(capsys, check_3_3, lambda logits, labels: torch.ones(3), "shape (3,)")

@@ -7,7 +7,8 @@ import torch
 
 from llm_book.exercises import check_4_1, check_4_2, check_4_3, check_4_4
 from llm_book.language import ToyLanguage
-from checker_helpers import stub, verdict
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit, stub, verdict)
 
 LANG = ToyLanguage()
 
@@ -108,3 +109,62 @@ def test_checkers_never_print_the_solution(capsys, checker):
     checker(stub)
     out = capsys.readouterr().out
     assert "softmax(" not in out and "math.exp" not in out and "tril" not in out
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+def sentence_probability(words):
+    p = 1.0
+    for t in range(1, len(words)):
+        p *= LANG.next_token_probs(words[:t]).get(words[t], 0.0)
+    return p
+
+
+CHECKERS = [check_4_1, check_4_2, check_4_3, check_4_4]
+RIGHT_ANSWERS = {check_4_1: sentence_probability, check_4_2: softmax_attention(math.sqrt),
+                 check_4_3: lambda ps: math.exp(-sum(map(math.log, ps)) / len(ps)),
+                 check_4_4: causal(float("-inf"))}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+@pytest.mark.parametrize("checker", [check_4_1, check_4_3])
+def test_a_vector_where_a_number_is_expected(checker, capsys):
+    assert_hint(capsys, checker, lambda words: torch.ones(4), "return", "shape (4,)")
+
+
+def second_call(value):
+    """A causal attention that is right on its first call and returns ``value`` on the second."""
+    calls = []
+
+    def fn(x):
+        calls.append(x)
+        return causal(float("-inf"))(x) if len(calls) == 1 else value
+    return fn
+
+
+@pytest.mark.parametrize("value, phrase", [(None, "got None"), (torch.ones(3, 4), "got (3, 4)"),
+                                           ("text", "got the string")])
+def test_4_4_a_malformed_second_answer_gets_a_hint(value, phrase, capsys):
+    assert_hint(capsys, check_4_4, second_call(value), phrase)
+
+
+def test_4_4_a_row_of_all_masked_scores_gets_a_hint(capsys):
+    def masks_the_diagonal(x):
+        t = x.shape[0]
+        scores = (x @ x.T / math.sqrt(x.shape[1])).masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(-1),
+                                                                float("-inf"))
+        return torch.softmax(scores, dim=-1) @ x
+
+    assert_hint(capsys, check_4_4, masks_the_diagonal, "nan", "always sees itself")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from llm_book.exercises import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
 from llm_book.sampling import top_p_filter
-from checker_helpers import expect
+from llm_book.training import lr_at
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state,  # noqa: F401
+                             global_state_kept, retyped, short_time_limit)
 
 
 def stub(*args):
@@ -221,3 +224,56 @@ def test_5_5_package_passes(capsys):
 ])
 def test_5_5_mistakes(fn, hint, capsys):
     expect(check_5_5(fn), capsys, False, hint)
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+CHECKERS = [check_5_1, check_5_2, check_5_3, check_5_4, check_5_5]
+RIGHT_ANSWERS = {check_5_1: padded_attention, check_5_2: count, check_5_3: schedule,
+                 check_5_4: my_top_k, check_5_5: my_top_p}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+@pytest.mark.parametrize("answer", [lambda *a: torch.tensor(lr_at(*a)), lambda *a: np.float32(lr_at(*a)),
+                                    lambda *a: torch.tensor([lr_at(*a)], dtype=torch.float32)])
+def test_5_3_a_float32_rate_is_right(answer, capsys):
+    assert_right(capsys, check_5_3, answer)
+
+
+@pytest.mark.parametrize("answer", [lambda *a: np.int64(count(*a)), lambda *a: torch.tensor(count(*a)),
+                                    lambda *a: np.float32(count(*a))])
+def test_5_2_a_count_as_numpy_or_torch_is_right(answer, capsys):
+    assert_right(capsys, check_5_2, answer)
+
+
+def test_5_2_leaves_the_global_generator_alone(capsys):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)  # a state the checker's own seeding would not restore by chance
+        before = global_state()
+        check_5_2(count)
+        assert global_state() == before
+
+
+@pytest.mark.parametrize("fill, phrase", [(float("nan"), "contains nan"), (float("inf"), "contains +inf")])
+def test_5_4_removed_tokens_have_to_be_minus_inf(fill, phrase, capsys):
+    assert_hint(capsys, check_5_4, lambda lg, k: my_top_k(lg, k).nan_to_num(nan=fill, neginf=fill), phrase)
+
+
+def test_5_4_a_float64_answer_is_right(capsys):
+    assert_right(capsys, check_5_4, lambda lg, k: my_top_k(lg.double(), k))
+
+
+def test_5_1_a_vector_where_a_pair_is_expected(capsys):
+    assert_hint(capsys, check_5_1, lambda q, k, v, m: torch.ones(4), "return two things")

@@ -3,11 +3,14 @@
 import math
 from collections import Counter
 
+import numpy as np
+import pytest
 import torch
 
 from llm_book.exercises import check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6
 from llm_book.translation import MEASURE_WORDS, PLACES, PREPOSITIONS
-from checker_helpers import stub, verdict
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit, stub, verdict)
 
 
 def check_stub(capsys, checker):
@@ -211,3 +214,94 @@ def test_checkers_never_print_the_solution(capsys):
     check_6_5(lambda h, r, n: 0.5)
     line = capsys.readouterr().out
     assert "min(" not in line and math.isfinite(0.5)
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+def completion_targets(p, c):
+    seq = p + c
+    return seq[:-1], [-100] * (len(p) - 1) + c
+
+
+def extend_embedding(w, n, std):
+    return torch.cat([w.clone(), torch.randn(n, w.shape[1]) * std])
+
+
+def centroid_scores(e):
+    centre = unit(e).mean(0)
+    return unit(e) @ (centre / centre.norm())
+
+
+def modified_precision(h, r, n):
+    hg, rg = grams(h, n), grams(r, n)
+    total = sum(hg.values())
+    return sum(min(c, rg[g]) for g, c in hg.items()) / total if total else 0.0
+
+
+def place_to_chinese(prep, det, noun):
+    return ["在"] + (["一", MEASURE_WORDS[noun]] if det == "a" else []) + [PLACES[noun], PREPOSITIONS[prep]]
+
+
+CHECKERS = [check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6]
+RIGHT_ANSWERS = {check_6_1: completion_targets, check_6_2: extend_embedding, check_6_3: centroid_scores,
+                 check_6_4: mmr, check_6_5: modified_precision, check_6_6: place_to_chinese}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+def test_6_1_fractional_ids_get_a_hint(capsys):
+    assert_hint(capsys, check_6_1, lambda p, c: (completion_targets(p, c)[0], [t + 0.5 for t in c]), "integers")
+
+
+def test_6_2_identical_rows_that_are_not_random_get_a_hint(capsys):
+    def alternating(w, n, std):  # mean 0 and standard deviation std, but every row the same
+        row = std * torch.tensor([1.0, -1.0]).repeat(w.shape[1] // 2)
+        return torch.cat([w, row.expand(n, -1)])
+
+    assert_hint(capsys, check_6_2, alternating, "different rows")
+
+
+def test_6_2_rows_that_repeat_one_number_get_a_hint(capsys):
+    assert_hint(capsys, check_6_2, lambda w, n, std: torch.cat([w, (torch.randn(n, 1) * std).expand(n, w.shape[1])]),
+                "columns")
+
+
+def test_6_2_a_uniform_distribution_gets_a_hint(capsys):
+    def uniform(w, n, std):  # the right mean and spread, the wrong distribution
+        return torch.cat([w, (torch.rand(n, w.shape[1]) - 0.5) * std * math.sqrt(12)])
+
+    assert_hint(capsys, check_6_2, uniform, "normal distribution")
+
+
+def test_6_2_the_verdict_does_not_depend_on_the_readers_seed(capsys):
+    with torch.random.fork_rng(devices=[]):
+        for seed in range(3):
+            torch.manual_seed(seed)
+            assert_right(capsys, check_6_2, extend_embedding)
+
+
+def test_6_4_a_numpy_array_of_indices_is_right(capsys):
+    assert_right(capsys, check_6_4, lambda e, k, lam: np.array(mmr(e, k, lam)))
+
+
+def test_6_5_a_vector_where_a_number_is_expected(capsys):
+    assert_hint(capsys, check_6_5, lambda h, r, n: torch.ones(4), "shape (4,)")
+
+
+def test_6_6_none_gets_a_hint(capsys):
+    assert_hint(capsys, check_6_6, lambda p, d, n: None, "got None")
+
+
+def test_6_6_a_numpy_array_of_tokens_is_right(capsys):
+    assert_right(capsys, check_6_6, lambda p, d, n: np.array(place_to_chinese(p, d, n)))

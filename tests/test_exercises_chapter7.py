@@ -2,11 +2,14 @@
 
 from collections import Counter
 
+import numpy as np
+import pytest
 import torch
 
 from llm_book.bpe import merge as package_merge
 from llm_book.exercises import check_7_1, check_7_2, check_7_3
-from checker_helpers import stub, verdict
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit, stub, verdict)
 
 
 def test_7_1(capsys):
@@ -86,3 +89,46 @@ def test_7_3(capsys):
     assert not ok and "three (weight, bias) pairs" in line
     ok, line = verdict(capsys, check_7_3, stub)
     assert not ok and "not written yet" in line
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+def merge(ids, pair, new):
+    return list(package_merge(ids, pair, new))
+
+
+def most_frequent_pair(ids):
+    return Counter(zip(ids, ids[1:])).most_common(1)[0][0]
+
+
+def split_c_attn(weight, bias):
+    c = weight.shape[0]
+    return tuple((w.t(), b) for w, b in zip(weight.split(c, dim=1), bias.split(c)))
+
+
+CHECKERS = [check_7_1, check_7_2, check_7_3]
+RIGHT_ANSWERS = {check_7_1: merge, check_7_2: most_frequent_pair, check_7_3: split_c_attn}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+def test_7_1_a_numpy_array_is_compared_by_value(capsys):
+    assert_right(capsys, check_7_1, lambda ids, pair, new: np.array(merge(ids, pair, new)))
+    assert_hint(capsys, check_7_1, lambda ids, pair, new: np.array(ids), "should give")
+
+
+def test_7_2_a_numpy_array_is_compared_by_value(capsys):
+    assert_right(capsys, check_7_2, lambda ids: np.array(most_frequent_pair(ids)))
+    assert_hint(capsys, check_7_2, lambda ids: np.array([1, 2]), "never occurs as neighbours")
+    assert_hint(capsys, check_7_2, lambda ids: np.int64(3), "not its count")

@@ -3,10 +3,13 @@
 import math
 
 import numpy as np
+import pytest
+import torch
 
 from llm_book.calibration import expected_calibration_error
 from llm_book.exercises import check_8_1, check_8_2, check_8_3
-from checker_helpers import stub, verdict
+from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
+                             retyped, short_time_limit, stub, verdict)
 
 
 def fit(n, loss):
@@ -89,3 +92,34 @@ def test_8_3(capsys):
     assert not ok and "exact probability 0" in line
     ok, line = verdict(capsys, check_8_3, stub)
     assert not ok and "not written yet" in line
+
+
+# ----------------------------------------------------------------------------
+# Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
+# ----------------------------------------------------------------------------
+def impossible_mass(model_probs, exact):
+    return sum(p for w, p in model_probs.items() if exact.get(w, 0.0) == 0.0)
+
+
+CHECKERS = [check_8_1, check_8_2, check_8_3]
+RIGHT_ANSWERS = {check_8_1: fit, check_8_2: ece_variant("right"), check_8_3: impossible_mass}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_right_answer_in_every_type(checker, kind, capsys):
+    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+
+
+@pytest.mark.parametrize("name", WRONG_ANSWERS)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+
+def test_8_1_a_pair_as_a_tensor_is_right(capsys):
+    assert_right(capsys, check_8_1, lambda n, loss: torch.tensor(fit(n, loss)))
+
+
+def test_8_2_a_vector_where_a_number_is_expected(capsys):
+    assert_hint(capsys, check_8_2, lambda p, o, n: np.abs(p - o), "shape (302,)")

@@ -34,10 +34,18 @@ def test_set_seed_makes_random_numpy_and_torch_repeatable():
     assert _draws() != first
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "3", None, True, 2**32])
-def test_set_seed_rejects_bad_seeds(seed):
-    with pytest.raises(ValueError, match=rf"`seed` \(={re.escape(repr(seed))}\) has to be an integer from 0 to 2\*\*32 - 1"):
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError),
+                                         ("3", TypeError), (None, TypeError), (True, TypeError)])
+def test_set_seed_rejects_bad_seeds(seed, error):
+    with pytest.raises(error, match=rf"`seed` \(={re.escape(repr(seed))}\) has to be an integer from 0 to 2\*\*32 - 1"):
         set_seed(seed)
+
+
+def test_set_seed_accepts_a_numpy_integer():
+    set_seed(np.int64(1234))
+    first = _draws()
+    set_seed(1234)
+    assert _draws() == first
 
 
 # ----------------------------------------------------------------------------

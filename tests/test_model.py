@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -277,3 +278,44 @@ def test_classifier_errors(tiny_config, make_gpt):
         GPTClassifier(gpt, 2, pooling="max")
     with pytest.raises(ValueError, match=r"`lengths` has to be a \(batch,\) tensor with values in 1..4"):
         GPTClassifier(gpt, 2)(random_ids(2, 4), torch.tensor([0, 4]))
+
+
+@pytest.mark.parametrize("name, value, error, pattern", [
+    ("lengths", [4, 2], TypeError,
+     r"`lengths` has to be a \(batch,\) tensor of integers, got list; e.g. torch.tensor\(lengths\)"),
+    ("lengths", torch.tensor([4.0, 2.0]), TypeError,
+     r"`lengths` has to be a \(batch,\) tensor of integers, got dtype torch.float32"),
+    ("lengths", torch.tensor([4, 2, 3]), ValueError,
+     r"`lengths` has to be a \(batch,\) = \(2,\) tensor, one value per row of `idx`, got shape \(3,\)"),
+    ("lengths", torch.tensor([[4, 2]]), ValueError, r"`lengths` has to be a \(batch,\) = \(2,\) tensor"),
+    ("lengths", torch.tensor([5, 2]), ValueError,
+     r"`lengths` has to be a \(batch,\) tensor with values in 1..4, got \[5, 2\]"),
+    ("labels", [0, 1], TypeError, r"`labels` has to be a \(batch,\) tensor of integers, got list"),
+    ("labels", torch.tensor([0.0, 1.0]), TypeError, r"`labels` has to be a \(batch,\) tensor of integers, "
+                                                    r"got dtype torch.float32"),
+    ("labels", torch.tensor([0]), ValueError, r"`labels` has to be a \(batch,\) = \(2,\) tensor"),
+    ("labels", torch.tensor([0, 3]), ValueError,
+     r"`labels` hold class ids from 0 to 3; they have to lie in 0 .. num_classes - 1 = 2"),
+    ("labels", torch.tensor([-1, 0]), ValueError, r"`labels` hold class ids from -1 to 0"),
+])
+def test_classifier_checks_lengths_and_labels(tiny_config, make_gpt, name, value, error, pattern):
+    # Before, lengths=[4, 2] failed with "'list' object has no attribute 'shape'".
+    from llm_book.model import GPTClassifier
+
+    classifier = GPTClassifier(make_gpt(tiny_config), 3)
+    kwargs = {"lengths": torch.tensor([4, 2]), "labels": torch.tensor([0, 1]), name: value}
+    with pytest.raises(error, match=pattern):
+        classifier(random_ids(2, 4), **kwargs)
+
+
+def test_classifier_arguments_of_other_types(tiny_config, make_gpt):
+    from llm_book.model import GPTClassifier
+
+    gpt = make_gpt(tiny_config)
+    assert GPTClassifier(gpt, np.int64(3)).head.out_features == 3
+    with pytest.raises(TypeError, match=r"`num_classes` \(=3.0\) has to be an integer >= 2; got float"):
+        GPTClassifier(gpt, 3.0)
+    with pytest.raises(TypeError, match=r"`gpt` has to be an llm_book GPT, got Linear"):
+        GPTClassifier(torch.nn.Linear(2, 2), 3)
+    with pytest.raises(ValueError, match=r"`idx` has to be a \(batch, T\) tensor of token ids, got list"):
+        GPTClassifier(gpt, 3)([[1, 2]])

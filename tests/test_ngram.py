@@ -6,6 +6,7 @@ import copy
 import math
 import re
 
+import numpy as np
 import pytest
 
 from llm_book.ngram import NGramModel
@@ -123,16 +124,39 @@ def test_repr_names_the_order():
     assert "trigram" in repr(fitted(3)) and "4-gram" in repr(NGramModel(4, VOCAB))
 
 
-@pytest.mark.parametrize("n", [0, -1, 1.5, True, "2"])
-def test_bad_n(n):
-    with pytest.raises(ValueError, match=rf"`n` \(={re.escape(repr(n))}\) has to be a positive integer"):
+@pytest.mark.parametrize("n, error", [(0, ValueError), (-1, ValueError), (np.int64(0), ValueError),
+                                      (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_bad_n(n, error):
+    with pytest.raises(error, match=rf"`n` \(={re.escape(repr(n))}\) has to be a positive integer"):
         NGramModel(n, VOCAB)
 
 
-@pytest.mark.parametrize("k", [-0.1, float("nan"), True, "1"])
-def test_bad_k(k):
-    with pytest.raises(ValueError, match=rf"`k` \(={re.escape(repr(k))}\) has to be a non-negative number"):
+@pytest.mark.parametrize("k, error", [(-0.1, ValueError), (float("nan"), ValueError),
+                                      (float("inf"), ValueError), (np.float32("inf"), ValueError),
+                                      (True, TypeError), ("1", TypeError), (None, TypeError)])
+def test_bad_k(k, error):
+    # Before, k = inf was accepted and every probability came out NaN (inf / inf).
+    with pytest.raises(error, match=rf"`k` \(={re.escape(repr(k))}\) has to be a non-negative, finite number"):
         NGramModel(2, VOCAB, k=k)
+
+
+def test_k_so_large_that_the_denominator_overflows():
+    with pytest.raises(ValueError, match=r"`k` \(=1e\+308\) is too large: k \* len\(vocab\) overflows a float"):
+        NGramModel(2, VOCAB, k=1e308)
+
+
+def test_numpy_numbers_are_accepted():
+    sentences = [["The", "cat", "<eos>"]] * 3 + [["The", "dog", "<eos>"]]
+    plain = NGramModel(2, VOCAB, k=0.5).fit(sentences)
+    numpy = NGramModel(np.int64(2), VOCAB, k=np.float32(0.5)).fit(sentences)
+    assert numpy.next_token_probs(["The"]) == plain.next_token_probs(["The"])
+    assert isinstance(numpy.n, int) and isinstance(numpy.k, float)
+    assert numpy.sample(["The"], np.int64(3), seed=0) == plain.sample(["The"], 3, seed=0)
+    assert plain.sample(["The"], 3, seed=np.int64(4)) == plain.sample(["The"], 3, seed=4)
+    with pytest.raises(TypeError, match=r"`seed` \(='s'\) has to be an integer or None"):
+        plain.sample(["The"], 3, seed="s")
+    with pytest.raises(TypeError, match=r"`max_new_tokens` \(=3.0\) has to be a non-negative integer; got float"):
+        plain.sample(["The"], 3.0)
 
 
 def test_bad_vocab_and_bos():

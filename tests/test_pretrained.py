@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -144,3 +145,83 @@ def test_main_rejects_an_unknown_checkpoint():
 
     with pytest.raises(SystemExit):
         main(["not-a-checkpoint"])
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints that do not fit, damaged files, side effects
+# ----------------------------------------------------------------------------
+def test_save_refuses_a_tokenizer_of_another_vocabulary(toy_gpt, tmp_path):
+    model, tok = toy_gpt
+    short = WordTokenizer(tok.vocab[:20] + [tok.eos], eos=tok.eos)
+    with pytest.raises(ValueError, match=r"cannot save this checkpoint: the vocabulary has 21 words but the "
+                                         r"model's config.vocab_size is 35"):
+        save_checkpoint(model, short, tmp_path / "short.pt")
+    assert not (tmp_path / "short.pt").exists()
+    with pytest.raises(TypeError, match=r"`tokenizer` has to be a WordTokenizer, got list"):
+        save_checkpoint(model, tok.vocab, tmp_path / "list.pt")
+    with pytest.raises(TypeError, match=r"`model` has to be an llm_book GPT, got Linear"):
+        save_checkpoint(torch.nn.Linear(2, 2), tok, tmp_path / "linear.pt")
+
+
+def test_load_refuses_a_vocabulary_that_does_not_fit_the_config(toy_gpt, tmp_path):
+    data = torch.load(TOY_GPT_PATH, map_location="cpu", weights_only=True)
+    data["vocab"] = data["vocab"][:20] + [data["eos"]]
+    path = tmp_path / "short_vocab.pt"
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))}: the vocabulary has 21 words but "
+                                         rf"the model's config.vocab_size is 35"):
+        load_checkpoint(path)
+
+
+def _damaged(data: bytes, tmp_path, name: str = "damaged.pt"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "header only", "not a checkpoint"])
+def test_damaged_file_without_a_hash_gives_an_error_naming_it(tmp_path, how):
+    # Before: a bare EOFError (empty file), KeyError: 101 (text) or a miniz RuntimeError.
+    whole = TOY_GPT_PATH.read_bytes()
+    data = {"empty": b"", "truncated": whole[: len(whole) // 2], "header only": whole[:10],
+            "not a checkpoint": b"hello world" * 100}[how]
+    path = _damaged(data, tmp_path)
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))} is damaged or was not written by "
+                                         r"`save_checkpoint` .*: torch.load failed with"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content, found", [
+    ([1, 2], "list"),
+    ({"config": {}}, r"\['config'\]"),
+])
+def test_checkpoint_without_the_expected_entries(tmp_path, content, found):
+    path = tmp_path / "other.pt"
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))} is damaged .*: it has to hold "
+                                         rf"\['config', 'eos', 'state_dict', 'vocab'\], found {found}"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_whose_weights_do_not_fit_its_config(tmp_path):
+    data = torch.load(TOY_GPT_PATH, map_location="cpu", weights_only=True)
+    data["config"]["n_embd"] = 32
+    path = tmp_path / "narrow.pt"
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))} is damaged .*: its weights do not "
+                                         r"fit its config \(RuntimeError"):
+        load_checkpoint(path)
+    data["config"] = {"vocab_size": 35, "colour": "red"}
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))} is damaged .*colour"):
+        load_checkpoint(path)
+
+
+def test_load_toy_gpt_leaves_the_global_random_stream_alone():
+    from llm_book.pretrained import load_toy_gpt
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    load_toy_gpt()
+    assert torch.equal(torch.rand(3), expected)

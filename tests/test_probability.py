@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 import re
 
+from fractions import Fraction
+
+import numpy as np
 import pytest
 import torch
 
 from llm_book.probability import (
     chain_rule,
+    language_cross_entropy,
     language_fit,
     model_sentence_probability,
     next_token_distribution,
@@ -41,11 +45,21 @@ def test_chain_rule_article_numbers():
     assert chain_rule([1, 0, 0.5]) == [1, 0, 0]
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.5", None])
-def test_chain_rule_rejects_non_probabilities(bad):
+@pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                        (float("inf"), ValueError), (np.float32(1.5), ValueError),
+                                        (True, TypeError), ("0.5", TypeError), (None, TypeError)])
+def test_chain_rule_rejects_non_probabilities(bad, error):
     pattern = rf"`conditionals\[1\]` \(={re.escape(repr(bad))}\) has to be a probability in \[0, 1\]"
-    with pytest.raises(ValueError, match=pattern):
+    if error is TypeError:
+        pattern += f"; got {type(bad).__name__}"
+    with pytest.raises(error, match=pattern):
         chain_rule([0.5, bad, 0.5])
+
+
+def test_chain_rule_accepts_numpy_and_torch_probabilities():
+    # Before, np.float32(0.4) was refused as "not a probability in [0, 1]".
+    values = [0.2, np.float32(0.4), np.float64(0.6), torch.tensor(0.8).item(), Fraction(1, 2)]
+    assert chain_rule(values) == pytest.approx([0.2, 0.08, 0.048, 0.0384, 0.0192], rel=1e-6)
 
 
 def test_chain_rule_agrees_with_the_language(lang):
@@ -119,6 +133,13 @@ def test_perplexity_errors():
         perplexity(log_probs, torch.ones(3, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"`mask` keeps no position"):
         perplexity(log_probs, torch.zeros(2, 3, dtype=torch.bool))
+    # Before: a list mask gave AttributeError, NaN gave a NaN perplexity, -800 an OverflowError.
+    with pytest.raises(ValueError, match=r"`mask` has to be a boolean tensor shaped like `log_probs` \(2, 3\)"):
+        perplexity(log_probs, [[True] * 3] * 2)
+    with pytest.raises(ValueError, match=r"`log_probs` holds NaN; log-probabilities are numbers <= 0"):
+        perplexity(torch.tensor([-1.0, float("nan")]))
+    assert perplexity(torch.tensor([-800.0, -900.0])) == math.inf
+    assert perplexity(torch.tensor([-1.0, float("-inf")])) == math.inf
 
 
 # ----------------------------------------------------------------------------
@@ -138,6 +159,84 @@ def test_model_sentence_probability_is_the_chain_rule(toy_gpt):
     words = "The cat sat on the".split()
     conditionals = [next_token_distribution(model, tok, words[:t])[words[t]] for t in range(1, len(words))]
     assert model_sentence_probability(model, tok, words) == pytest.approx(chain_rule(conditionals)[-1], rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def short_tokenizer(toy_gpt):
+    """21 of the toy GPT's 35 words: the ids of the first 21 words agree, the rest are missing."""
+    from llm_book.tokenizer import WordTokenizer
+
+    _, tok = toy_gpt
+    words = tok.vocab[:20] + [tok.eos]
+    return WordTokenizer(words, eos=tok.eos)
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(toy_gpt, short_tokenizer, lang):
+    # Before, next_token_distribution silently returned 21 probabilities that summed to 0.109.
+    model, tok = toy_gpt
+    pattern = (r"the tokenizer has 21 words but the model predicts 35 tokens \(config.vocab_size or the "
+               r"width of its logits\); use the tokenizer the model was trained with")
+    with pytest.raises(ValueError, match=pattern):
+        next_token_distribution(model, short_tokenizer, ["The", "cat"])
+    with pytest.raises(ValueError, match=pattern):
+        model_sentence_probability(model, short_tokenizer, ["The", "cat"])
+    with pytest.raises(ValueError, match=pattern):
+        language_fit(model, short_tokenizer, lang, n_sentences=5)
+    with pytest.raises(ValueError, match=pattern):
+        language_cross_entropy(model, short_tokenizer, lang)
+
+
+def test_vocabulary_check_reads_the_logits_of_a_model_without_config(toy_gpt, short_tokenizer):
+    model, _ = toy_gpt
+
+    class NoConfig(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, idx):
+            return self.inner(idx)
+
+    with pytest.raises(ValueError, match=r"the tokenizer has 21 words but the model predicts 35 tokens"):
+        next_token_distribution(NoConfig().eval(), short_tokenizer, ["The", "cat"])  # eval: leave toy_gpt so
+    assert not model.training
+
+
+@pytest.mark.parametrize("prefix", [[], (), "The cat"])
+def test_next_token_distribution_needs_a_list_of_words(toy_gpt, prefix):
+    model, tok = toy_gpt
+    with pytest.raises(ValueError, match=rf"`prefix` has to be a non-empty list of words \(the model predicts "
+                                         rf"what follows at least one word, e.g. \['The'\]\), got "
+                                         rf"{re.escape(repr(prefix))}"):
+        next_token_distribution(model, tok, prefix)
+
+
+@pytest.mark.parametrize("words", [[], ["The"], "The cat"])
+def test_model_sentence_probability_needs_two_words(toy_gpt, words):
+    model, tok = toy_gpt
+    with pytest.raises(ValueError, match=rf"`words` has to be a list of at least 2 words \(the first is given, "
+                                         rf"the others are scored\), got {re.escape(repr(words))}"):
+        model_sentence_probability(model, tok, words)
+
+
+@pytest.mark.parametrize("n, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                      (True, TypeError), ("10", TypeError)])
+def test_language_fit_needs_a_positive_number_of_sentences(toy_gpt, lang, n, error):
+    model, tok = toy_gpt
+    with pytest.raises(error, match=rf"`n_sentences` \(={re.escape(repr(n))}\) has to be a positive integer "
+                                    rf"\(sentences to sample\)"):
+        language_fit(model, tok, lang, n_sentences=n)
+
+
+def test_language_fit_accepts_a_numpy_count(toy_gpt, lang):
+    model, tok = toy_gpt
+    assert language_fit(model, tok, lang, n_sentences=np.int64(20)) == language_fit(model, tok, lang,
+                                                                                   n_sentences=20)
+    # Before, a numpy seed failed inside random.Random ("The only supported seed types are ...").
+    assert language_fit(model, tok, lang, n_sentences=20, seed=np.int64(5)) == \
+        language_fit(model, tok, lang, n_sentences=20, seed=5)
+    with pytest.raises(TypeError, match=r"`seed` \(=1.5\) has to be an integer .*; got float"):
+        language_fit(model, tok, lang, n_sentences=20, seed=1.5)
 
 
 def test_language_fit_of_a_uniform_model(lang):

@@ -6,6 +6,9 @@ import itertools
 import math
 import re
 
+from fractions import Fraction
+
+import numpy as np
 import pytest
 import torch
 
@@ -54,13 +57,71 @@ def test_temperature_sharpens_and_flattens():
     assert p_cold[0] > PROBS[0] > p_hot[0]
 
 
-@pytest.mark.parametrize("temperature", [0, 0.0, -1, float("nan"), float("inf"), True, "1"])
-def test_bad_temperature(temperature):
+@pytest.mark.parametrize("temperature, error", [(0, ValueError), (0.0, ValueError), (-1, ValueError),
+                                                (float("nan"), ValueError), (float("inf"), ValueError),
+                                                (np.float64("nan"), ValueError), (True, TypeError),
+                                                ("1", TypeError), (None, TypeError)])
+def test_bad_temperature(temperature, error):
     pattern = arg_error("temperature", temperature) + r" has to be a strictly positive.*use `greedy`"
-    with pytest.raises(ValueError, match=pattern):
+    if error is TypeError:
+        pattern += f"; got {type(temperature).__name__}"
+    with pytest.raises(error, match=pattern):
         apply_temperature(LOGITS, temperature)
-    with pytest.raises(ValueError, match=pattern):
+    with pytest.raises(error, match=pattern):
         sample_next(LOGITS, temperature=temperature)
+
+
+def test_temperature_accepts_numpy_and_other_real_numbers():
+    expected = apply_temperature(LOGITS, 0.5)
+    for t in (np.float32(0.5), np.float64(0.5), Fraction(1, 2)):
+        torch.testing.assert_close(apply_temperature(LOGITS, t), expected)
+    assert torch.equal(apply_temperature(LOGITS, np.int64(1)), LOGITS)
+
+
+def test_temperature_rejects_a_tensor_with_a_hint():
+    with pytest.raises(TypeError, match=r"`temperature` \(=tensor\(0.5000\)\) .* got a 0-d Tensor; "
+                                        r"pass a plain number, e.g. `.item\(\)`"):
+        apply_temperature(LOGITS, torch.tensor(0.5))
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-300, 5e-324])
+def test_tiny_temperature_gives_the_greedy_choice(temperature):
+    # logits / 1e-40 overflows float32 to inf, and softmax of inf is NaN: before, multinomial failed.
+    logits = torch.tensor([[1.0, 2.0, 3.0], [4.0, -1.0, 0.5]])
+    out = apply_temperature(logits, temperature)
+    assert out.dtype == logits.dtype and not torch.isnan(out).any()
+    probs = torch.softmax(out, dim=-1)
+    torch.testing.assert_close(probs, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    for seed in range(5):
+        draw = sample_next(logits, temperature=temperature, generator=torch.Generator().manual_seed(seed))
+        assert draw.tolist() == [2, 0]
+
+
+def test_tiny_temperature_shares_the_mass_between_tied_maxima():
+    probs = torch.softmax(apply_temperature(torch.tensor([3.0, 1.0, 3.0]), 1e-40), dim=-1)
+    torch.testing.assert_close(probs, torch.tensor([0.5, 0.0, 0.5]))
+
+
+def test_small_temperature_on_float16_logits():
+    # 100 / 0.001 = 1e5 is beyond float16's largest number (65504).
+    logits = torch.tensor([[100.0, 99.0, 3.0], [1.0, 5.0, 4.0]], dtype=torch.float16)
+    out = apply_temperature(logits, 0.001)
+    assert out.dtype == torch.float16 and not torch.isnan(out).any()
+    assert sample_next(logits, temperature=0.001).tolist() == [0, 1]
+
+
+def test_float64_logits_beyond_the_range_of_float32():
+    # Found by tests/test_properties.py: [1, 1] / 1e-40 = [1e40, 1e40] is a float64 number, but
+    # sample_next's float32 softmax turned it into inf and multinomial failed.
+    logits = torch.tensor([[1.0, 1.0, 0.0], [1e39, 3e39, 2e39]], dtype=torch.float64)
+    for seed in range(4):
+        ids = sample_next(logits, temperature=1e-40, generator=torch.Generator().manual_seed(seed))
+        assert ids[0].item() in (0, 1) and ids[1].item() == 1
+
+
+def test_temperature_that_does_not_overflow_is_a_plain_division():
+    logits = torch.tensor([[1.0, -2.0, 3.0]])
+    assert torch.equal(apply_temperature(logits, 0.01), logits / 0.01)
 
 
 # ----------------------------------------------------------------------------
@@ -81,10 +142,22 @@ def test_top_k_keeps_ties():
     assert kept(top_k_filter(logits, 4)) == [0, 1, 2, 4]
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True, None])
-def test_bad_k(k):
-    with pytest.raises(ValueError, match=arg_error("k", k) + r" has to be an integer >= 1"):
+@pytest.mark.parametrize("k, error", [(0, ValueError), (-1, ValueError), (np.int64(0), ValueError),
+                                      (1.5, TypeError), (2.0, TypeError), (True, TypeError),
+                                      (None, TypeError), ("3", TypeError), (np.float64(3), TypeError)])
+def test_bad_k(k, error):
+    pattern = arg_error("k", k) + r" has to be an integer >= 1"
+    if error is TypeError:
+        pattern += f".*; got {type(k).__name__}"
+    with pytest.raises(error, match=pattern):
         top_k_filter(LOGITS, k)
+
+
+@pytest.mark.parametrize("k", [np.int64(2), np.int32(2), np.uint8(2), torch.tensor(2).item()])
+def test_top_k_accepts_numpy_integers(k):
+    assert torch.equal(top_k_filter(LOGITS, k), top_k_filter(LOGITS, 2))
+    assert torch.equal(sample_next(LOGITS, top_k=k, generator=torch.Generator().manual_seed(0)),
+                       sample_next(LOGITS, top_k=2, generator=torch.Generator().manual_seed(0)))
 
 
 # ----------------------------------------------------------------------------
@@ -110,10 +183,21 @@ def test_top_p_one_keeps_even_tiny_probabilities():
     assert kept(top_p_filter(logits, 1.0)) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("p", [0, 0.0, -0.5, 1.1, float("nan"), True, "0.9"])
-def test_bad_p(p):
-    with pytest.raises(ValueError, match=arg_error("p", p) + r" has to be a float in \(0, 1\]"):
+@pytest.mark.parametrize("p, error", [(0, ValueError), (0.0, ValueError), (-0.5, ValueError),
+                                      (1.1, ValueError), (float("nan"), ValueError),
+                                      (np.float32("nan"), ValueError), (True, TypeError),
+                                      ("0.9", TypeError), (None, TypeError)])
+def test_bad_p(p, error):
+    pattern = arg_error("p", p) + r" has to be a float in \(0, 1\]"
+    if error is TypeError:
+        pattern += f".*; got {type(p).__name__}"
+    with pytest.raises(error, match=pattern):
         top_p_filter(LOGITS, p)
+
+
+@pytest.mark.parametrize("p", [np.float32(0.7), np.float64(0.7), Fraction(7, 10)])
+def test_top_p_accepts_numpy_floats(p):
+    assert kept(top_p_filter(LOGITS, p)) == [0, 1]
 
 
 # ----------------------------------------------------------------------------
@@ -172,6 +256,38 @@ def test_logits_of_the_wrong_rank_or_type(fn):
         fn([0.0, 1.0])
 
 
+ALL_LOGIT_FUNCTIONS = [lambda x: apply_temperature(x, 1.0), lambda x: top_k_filter(x, 1),
+                       lambda x: top_p_filter(x, 0.5), lambda x: filter_logits(x, 0.7, 2, 0.9),
+                       lambda x: sample_next(x)]
+
+
+@pytest.mark.parametrize("fn", ALL_LOGIT_FUNCTIONS)
+def test_nan_logits_are_refused(fn):
+    # Before, NaN went through every filter unchanged (top-k even kept it in place of a real token).
+    logits = torch.tensor([[1.0, float("nan"), 3.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"`logits` holds NaN at 1 of 6 positions; a NaN logit has no "
+                                         r"probability"):
+        fn(logits)
+
+
+@pytest.mark.parametrize("fn", ALL_LOGIT_FUNCTIONS)
+def test_positive_infinite_logits_and_empty_rows_are_refused(fn):
+    with pytest.raises(ValueError, match=r"`logits` holds \+inf at 1 of 3 positions; logits have to be "
+                                         r"finite, or -inf for a removed token"):
+        fn(torch.tensor([1.0, float("inf"), 3.0]))
+    with pytest.raises(ValueError, match=r"a row of `logits` is -inf everywhere: it keeps no token"):
+        fn(torch.tensor([[1.0, 2.0], [float("-inf"), float("-inf")]]))
+    with pytest.raises(ValueError, match=r"`logits` has an empty vocabulary axis, shape \(2, 0\)"):
+        fn(torch.zeros(2, 0))
+
+
+@pytest.mark.parametrize("fn", ALL_LOGIT_FUNCTIONS[:4])
+def test_filters_accept_logits_already_at_minus_inf(fn):
+    logits = torch.tensor([[1.0, float("-inf"), 3.0, 2.0]])
+    out = fn(logits)
+    assert out[0, 1] == float("-inf") and torch.isfinite(out).any()
+
+
 # ----------------------------------------------------------------------------
 # sample_next
 # ----------------------------------------------------------------------------
@@ -210,12 +326,14 @@ def test_sample_next_one_row():
     assert out.shape == () and out.item() == 1
 
 
-@pytest.mark.parametrize("kwargs, name", [({"top_k": 0}, "k"), ({"top_k": 1.5}, "k"),
-                                          ({"top_p": 0}, "p"), ({"top_p": 1.1}, "p"),
-                                          ({"top_p": float("nan")}, "p")])
-def test_sample_next_checks_filter_arguments(kwargs, name):
+@pytest.mark.parametrize("kwargs, name, error", [({"top_k": 0}, "k", ValueError),
+                                                 ({"top_k": 1.5}, "k", TypeError),
+                                                 ({"top_p": 0}, "p", ValueError),
+                                                 ({"top_p": 1.1}, "p", ValueError),
+                                                 ({"top_p": float("nan")}, "p", ValueError)])
+def test_sample_next_checks_filter_arguments(kwargs, name, error):
     value = next(iter(kwargs.values()))
-    with pytest.raises(ValueError, match=arg_error(name, value)):
+    with pytest.raises(error, match=arg_error(name, value)):
         sample_next(LOGITS, **kwargs)
 
 
@@ -336,6 +454,38 @@ def test_generate_argument_errors(peaked_gpt, prompt):
         generate(peaked_gpt, prompt, 2, top_k=0)
     with pytest.raises(ValueError, match=arg_error("p", 1.5)):
         generate(peaked_gpt, prompt, 2, top_p=1.5)
+    with pytest.raises(TypeError, match=arg_error("max_new_tokens", "2") + ".*; got str"):
+        greedy(peaked_gpt, prompt, "2")
+
+
+def test_generate_accepts_numpy_numbers(peaked_gpt, prompt):
+    def draw(**kwargs):
+        return generate(peaked_gpt, prompt, **kwargs, generator=torch.Generator().manual_seed(0))
+
+    expected = draw(max_new_tokens=3, temperature=0.8, top_k=3, top_p=0.9, eos_id=1)
+    got = draw(max_new_tokens=np.int64(3), temperature=np.float32(0.8), top_k=np.int32(3),
+               top_p=np.float64(0.9), eos_id=np.int64(1))
+    assert torch.equal(got, expected)
+    assert torch.equal(greedy(peaked_gpt, prompt, np.int16(3)), greedy(peaked_gpt, prompt, 3))
+
+
+@pytest.mark.parametrize("decode", [
+    lambda m, p, e: generate(m, p, 3, eos_id=e),
+    lambda m, p, e: greedy(m, p, 3, eos_id=e),
+    lambda m, p, e: beam_search(m, p[:1], 2, 3, eos_id=e),
+])
+def test_eos_id_has_to_be_a_token_id_of_the_model(peaked_gpt, prompt, decode):
+    last = peaked_gpt.config.vocab_size - 1
+    with pytest.raises(TypeError, match=arg_error("eos_id", "<eos>") + rf" has to be a token id, an integer "
+                                        rf"from 0 to vocab_size - 1 = {last}, or None; for a word use its "
+                                        r"id, e.g. `tokenizer.eos_id`; got str"):
+        decode(peaked_gpt, prompt, "<eos>")
+    for bad in (last + 1, 999, -1):
+        with pytest.raises(ValueError, match=arg_error("eos_id", bad) + " has to be a token id"):
+            decode(peaked_gpt, prompt, bad)
+    for bad in (1.0, True):
+        with pytest.raises(TypeError, match=arg_error("eos_id", bad) + " has to be a token id"):
+            decode(peaked_gpt, prompt, bad)
 
 
 # ----------------------------------------------------------------------------
@@ -424,12 +574,12 @@ def test_beam_search_finished_hypotheses_stop_growing():
 
 def test_beam_search_errors(gpt4):
     prompt = torch.tensor([[0, 1]])
-    for width in (0, 1.5, True):
-        with pytest.raises(ValueError, match=arg_error("beam_width", width) + " has to be an integer >= 1"):
+    for width, error in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=arg_error("beam_width", width) + " has to be an integer >= 1"):
             beam_search(gpt4, prompt, width, 3)
     with pytest.raises(ValueError, match=r"`idx` has to hold one prompt \(batch 1\) for beam search, got batch 2"):
         beam_search(gpt4, torch.zeros(2, 3, dtype=torch.long), 2, 3)
-    with pytest.raises(ValueError, match=arg_error("max_new_tokens", 2.0)):
+    with pytest.raises(TypeError, match=arg_error("max_new_tokens", 2.0) + ".*; got float"):
         beam_search(gpt4, prompt, 2, 2.0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,21 +153,96 @@ def test_train_without_clipping_or_decay(tiny_gpt, fixed_batch):
     assert len(history.loss) == 3 and all(math.isfinite(x) for x in history.loss)
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"steps": 0}, r"`steps` \(=0\) has to be a positive integer"),
-    ({"steps": -5}, r"`steps` \(=-5\) has to be a positive integer"),
-    ({"steps": 1.5}, r"`steps` \(=1.5\) has to be a positive integer"),
-    ({"steps": True}, r"`steps` \(=True\) has to be a positive integer"),
-    ({"lr": 0}, r"`lr` \(=0\) has to be a positive float"),
-    ({"lr": -1e-3}, r"`lr` \(=-0.001\) has to be a positive float"),
-    ({"lr": float("nan")}, r"`lr` \(=nan\) has to be a positive float"),
-    ({"lr": "3e-3"}, r"`lr` \(='3e-3'\) has to be a positive float"),
-    ({"warmup_steps": -1}, r"`warmup_steps` \(=-1\) has to be a non-negative integer"),
-    ({"eval_every": 0}, r"`eval_every` \(=0\) has to be a positive integer"),
+@pytest.mark.parametrize("kwargs, pattern, error", [
+    ({"steps": 0}, r"`steps` \(=0\) has to be a positive integer", ValueError),
+    ({"steps": -5}, r"`steps` \(=-5\) has to be a positive integer", ValueError),
+    ({"steps": 1.5}, r"`steps` \(=1.5\) has to be a positive integer; got float", TypeError),
+    ({"steps": True}, r"`steps` \(=True\) has to be a positive integer; got bool", TypeError),
+    ({"lr": 0}, r"`lr` \(=0\) has to be a positive, finite float", ValueError),
+    ({"lr": -1e-3}, r"`lr` \(=-0.001\) has to be a positive, finite float", ValueError),
+    ({"lr": float("nan")}, r"`lr` \(=nan\) has to be a positive, finite float", ValueError),
+    ({"lr": float("inf")}, r"`lr` \(=inf\) has to be a positive, finite float", ValueError),
+    ({"lr": "3e-3"}, r"`lr` \(='3e-3'\) has to be a positive, finite float; got str", TypeError),
+    ({"warmup_steps": -1}, r"`warmup_steps` \(=-1\) has to be a non-negative integer", ValueError),
+    ({"eval_every": 0}, r"`eval_every` \(=0\) has to be a positive integer", ValueError),
+    ({"weight_decay": float("nan")}, r"`weight_decay` \(=nan\) has to be a non-negative, finite float",
+     ValueError),
+    ({"weight_decay": -0.1}, r"`weight_decay` \(=-0.1\) has to be a non-negative, finite float",
+     ValueError),
+    ({"weight_decay": None}, r"`weight_decay` \(=None\) has to be a non-negative, finite float.*; "
+                             r"got NoneType", TypeError),
+    ({"grad_clip": -1}, r"`grad_clip` \(=-1\) has to be a positive, finite float \(the largest gradient "
+                        r"norm\), or None for no clipping", ValueError),
+    ({"grad_clip": 0}, r"`grad_clip` \(=0\) has to be a positive", ValueError),
+    ({"grad_clip": float("inf")}, r"`grad_clip` \(=inf\) has to be a positive", ValueError),
+    ({"lr": 1e-3, "min_lr": 1e-2}, r"`min_lr` \(=0.01\) has to be a finite float from 0 to `lr` "
+                                   r"\(=0.001\), or None for lr / 10", ValueError),
+    ({"min_lr": -1e-4}, r"`min_lr` \(=-0.0001\) has to be a finite float from 0", ValueError),
+    ({"min_lr": float("nan")}, r"`min_lr` \(=nan\) has to be a finite float from 0", ValueError),
+    ({"eval_fn": 3}, r"`eval_fn` has to be a function model -> float, or None; got int", TypeError),
 ])
-def test_train_argument_errors(tiny_gpt, fixed_batch, kwargs, pattern):
+def test_train_argument_errors(tiny_gpt, fixed_batch, kwargs, pattern, error):
     kwargs = {"steps": 2, **kwargs}
     before = [p.clone() for p in tiny_gpt.parameters()]
-    with pytest.raises(ValueError, match=pattern):
+    with pytest.raises(error, match=pattern):
         train(tiny_gpt, lambda step: fixed_batch, **kwargs)
     assert all(torch.equal(a, b) for a, b in zip(before, tiny_gpt.parameters()))  # nothing trained
+
+
+def test_train_accepts_numpy_numbers(tiny_config, make_gpt, fixed_batch):
+    def run(**kwargs):
+        return train(make_gpt(tiny_config, seed=1), lambda step: fixed_batch, **kwargs).loss
+
+    expected = run(steps=4, lr=1e-2, warmup_steps=2, min_lr=1e-3, weight_decay=0.1, grad_clip=1.0,
+                   eval_every=2)
+    got = run(steps=np.int64(4), lr=np.float64(1e-2), warmup_steps=np.int32(2),
+              min_lr=np.float64(1e-3), weight_decay=np.float64(0.1), grad_clip=np.float64(1.0),
+              eval_every=np.int64(2))
+    assert got == expected
+
+
+@pytest.mark.parametrize("returned, got", [
+    (None, "got NoneType"),
+    (torch.zeros(2, 3, dtype=torch.long), "got Tensor"),
+    ((torch.zeros(2, 3, dtype=torch.long),), r"got a tuple of 1: \(Tensor\)"),
+    ([[0, 1], [1, 2]], r"got a list of 2: \(list, list\)"),
+])
+def test_get_batch_that_returns_no_pair_of_tensors(tiny_gpt, returned, got):
+    before = [p.clone() for p in tiny_gpt.parameters()]
+    with pytest.raises(TypeError, match=r"`get_batch\(0\)` has to return a pair of tensors \(idx, targets\), "
+                                        + got):
+        train(tiny_gpt, lambda step: returned, steps=2)
+    assert all(torch.equal(a, b) for a, b in zip(before, tiny_gpt.parameters()))
+    with pytest.raises(TypeError, match=r"`get_batch` has to be a function step -> \(idx, targets\), got tuple"):
+        train(tiny_gpt, (returned, returned), steps=2)
+
+
+def test_eval_fn_that_returns_no_number(tiny_gpt, fixed_batch):
+    with pytest.raises(TypeError, match=r"`eval_fn\(model\)` has to return a number \(e.g. a loss\), got "
+                                        r"NoneType at step 2"):
+        train(tiny_gpt, lambda step: fixed_batch, steps=2, eval_fn=lambda model: None)
+
+
+@pytest.mark.parametrize("start_in_train_mode", [True, False])
+def test_train_leaves_the_model_in_eval_mode_as_documented(tiny_gpt, fixed_batch, start_in_train_mode):
+    tiny_gpt.train(start_in_train_mode)
+    train(tiny_gpt, lambda step: fixed_batch, steps=1)
+    assert not tiny_gpt.training
+    assert "in **eval mode**" in train.__doc__
+
+
+def test_language_sampler_batch_size(lang, toy_tokenizer):
+    sampler = LanguageSampler(lang, toy_tokenizer)
+    assert sampler(np.int64(3), torch.Generator().manual_seed(0))[0].shape[0] == 3
+    with pytest.raises(ValueError, match=r"`batch_size` \(=0\) has to be a positive integer"):
+        sampler(0)
+    with pytest.raises(TypeError, match=r"`batch_size` \(=2.0\) has to be a positive integer; got float"):
+        sampler(2.0)
+
+
+def test_lm_batch_pad_to_errors():
+    with pytest.raises(ValueError, match=r"`pad_to` \(=1\) has to be an integer >= 2"):
+        lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=1)
+    with pytest.raises(TypeError, match=r"`pad_to` \(=6.0\) has to be an integer >= 2 .*; got float"):
+        lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=6.0)
+    assert lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=np.int64(6))[0].shape == (1, 5)

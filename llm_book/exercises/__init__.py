@@ -5,13 +5,16 @@ on inputs of its own, prints one friendly line - right, or a hint of what is
 off - and returns a ``Verdict`` that is true when the answer is right.
 Checkers test behaviour, never the text of the code, and never print the
 solution.  An answer that raises (for example the ``NotImplementedError``
-stub of the student edition) gets a hint, not a crash.
+stub of the student edition), returns something malformed, or never returns
+(stopped after ``set_time_limit`` seconds, 60 by default) gets a hint, not a
+crash.  A checker leaves the global random generators and torch's settings
+as it found them.
 
 One module per chapter holds that chapter's checkers; all are importable
 from here: ``from llm_book.exercises import check_4_2``.
 """
 
-from llm_book.exercises._checking import Verdict
+from llm_book.exercises._checking import Verdict, set_time_limit
 from llm_book.exercises.chapter1 import check_1_1, check_1_2, check_1_3
 from llm_book.exercises.chapter2 import check_2_1, check_2_2, check_2_3
 from llm_book.exercises.chapter3 import check_3_1, check_3_2, check_3_3, check_3_4
@@ -21,7 +24,7 @@ from llm_book.exercises.chapter6 import check_6_1, check_6_2, check_6_3, check_6
 from llm_book.exercises.chapter7 import check_7_1, check_7_2, check_7_3
 from llm_book.exercises.chapter8 import check_8_1, check_8_2, check_8_3
 
-__all__ = ["Verdict", "check_1_1", "check_1_2", "check_1_3",
+__all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3",
            "check_7_1", "check_7_2", "check_7_3", "check_8_1", "check_8_2", "check_8_3",
            "check_2_1", "check_2_2", "check_2_3",
            "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_4_1", "check_4_2", "check_4_3", "check_4_4",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 
 import torch
 
-from llm_book.exercises._checking import Verdict, _as_tensor, _call, _report
+from llm_book.exercises._checking import (Verdict, _allclose, _call, _describe, _nonfinite_hint,
+                                          _number, _tensor, _verdict, checker)
 
 _CORPUS = [
     ["The", "cat", "sat", "<eos>"],
@@ -30,130 +32,141 @@ def _preceding(corpus, word: str) -> dict[str, float]:
 
 def _close(got: Mapping, expected: Mapping, tol: float = 1e-6) -> bool:
     words = set(got) | set(expected)
-    return all(abs(float(got.get(w, 0.0)) - expected.get(w, 0.0)) <= tol for w in words)
+    return all(abs(got.get(w, 0.0) - expected.get(w, 0.0)) <= tol for w in words)
 
 
+@checker
 def check_2_1(bigram_distribution: Callable) -> Verdict:
     """Exercise 2.1: ``bigram_distribution(sentences, previous)`` = {word: P(word | previous)} by counting."""
     for previous in ("cat", "sat", "the"):
+        expected = _bigram(_CORPUS, previous)
+        occurrences = sum(1 for s in _CORPUS for i in range(len(s) - 1) if s[i] == previous)
         corpus = [list(s) for s in _CORPUS]
         got, hint = _call(bigram_distribution, corpus, previous)
         if hint:
-            return _report(False, hint)
+            return _verdict(False, hint)
         if corpus != _CORPUS:
-            return _report(False, "your function changed the sentences it was given; only read them.")
+            return _verdict(False, "your function changed the sentences it was given; only read them.")
         if not isinstance(got, Mapping):
-            return _report(False, f"return a dict {{word: probability}}, got {type(got).__name__}.")
-        try:
-            got = {w: float(p) for w, p in got.items()}
-        except (TypeError, ValueError):
-            return _report(False, "the dict's values have to be numbers (probabilities).")
-        expected = _bigram(_CORPUS, previous)
+            return _verdict(False, f"return a dict {{word: probability}}, got {_describe(got)}.")
+        values = {}
+        for w, p in got.items():
+            values[w], hint = _number(p, "probabilities (numbers) as the dict's values")
+            if hint:
+                return _verdict(False, f"for previous={previous!r} the entry {w!r}: {hint}")
+        got = values
         if _close(got, expected):
             continue
+        if not got or all(p == 0 for p in got.values()):
+            return _verdict(False, f"for previous={previous!r} the dict is empty (or all zero); {previous!r} "
+                                   f"is followed by {len(expected)} different words in the sentences.")
         total = sum(got.values())
-        counts = {w: p * sum(1 for s in _CORPUS for i in range(len(s) - 1) if s[i] == previous)
-                  for w, p in expected.items()}
+        counts = {w: p * occurrences for w, p in expected.items()}
         if _close(got, counts):
-            return _report(False, f"for previous={previous!r} these are counts, not probabilities: divide "
-                                  f"by how often {previous!r} is followed by a word.")
+            return _verdict(False, f"for previous={previous!r} these are counts, not probabilities: divide "
+                                   f"by how often {previous!r} is followed by a word.")
         if _close(got, _preceding(_CORPUS, previous)):
-            return _report(False, f"for previous={previous!r} you counted the words *before* it; "
-                                  f"P(word | previous) counts the words right *after* it.")
-        if total < 1 - 1e-6 and all(math.isclose(got.get(w, 0.0) / total, p, rel_tol=1e-6)
-                                    for w, p in expected.items()):
-            return _report(False, f"for previous={previous!r} the shares are right but sum to {total:.3f}: "
-                                  f"divide by the number of times {previous!r} occurs, not by all words.")
+            return _verdict(False, f"for previous={previous!r} you counted the words *before* it; "
+                                   f"P(word | previous) counts the words right *after* it.")
+        if 0 < total < 1 - 1e-6 and all(math.isclose(got.get(w, 0.0) / total, p, rel_tol=1e-6)
+                                        for w, p in expected.items()):
+            return _verdict(False, f"for previous={previous!r} the shares are right but sum to {total:.3f}: "
+                                   f"divide by the number of times {previous!r} occurs, not by all words.")
         if not math.isclose(total, 1.0, rel_tol=1e-6):
-            return _report(False, f"for previous={previous!r} the probabilities sum to {total:.3f}; "
-                                  f"a distribution sums to 1.")
-        wrong = sorted(w for w in set(got) | set(expected)
-                       if abs(got.get(w, 0.0) - expected.get(w, 0.0)) > 1e-6)
-        return _report(False, f"for previous={previous!r} P({wrong[0]!r} | {previous!r}) is off; "
-                              f"count each pair (previous, next) exactly once.")
-    return _report(True, "counting pairs and normalising is all a bigram model does.")
+            return _verdict(False, f"for previous={previous!r} the probabilities sum to {total:.3f}; "
+                                   f"a distribution sums to 1.")
+        wrong = sorted(map(str, (w for w in set(got) | set(expected)
+                                 if abs(got.get(w, 0.0) - expected.get(w, 0.0)) > 1e-6)))
+        return _verdict(False, f"for previous={previous!r} P({wrong[0]!r} | {previous!r}) is off; "
+                               f"count each pair (previous, next) exactly once.")
+    return _verdict(True, "counting pairs and normalising is all a bigram model does.")
 
 
 def _tiny_gpt():
     from llm_book.model import GPT, GPTConfig
 
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=11, block_size=12, n_layer=1, n_head=2, n_embd=16)).eval()
-    torch.random.set_rng_state(state)
-    return model
+    torch.random.default_generator.manual_seed(0)  # CPU only; the checker puts the reader's state back
+    return GPT(GPTConfig(vocab_size=11, block_size=12, n_layer=1, n_head=2, n_embd=16)).eval()
 
 
+@checker
 def check_2_2(embedding_layer: Callable) -> Verdict:
     """Exercise 2.2: ``embedding_layer(model, idx)``: token embedding + position embedding, ``(B, T, C)``."""
     model = _tiny_gpt()
     idx = torch.tensor([[0, 3, 5, 2, 7], [1, 1, 4, 9, 10]])
-    got, hint = _call(embedding_layer, model, idx.clone())
-    if hint:
-        return _report(False, hint)
-    got = _as_tensor(got.detach() if isinstance(got, torch.Tensor) else got)
-    if got is None:
-        return _report(False, "return a tensor of shape (batch, T, n_embd).")
-    with torch.no_grad():
+    with torch.no_grad():  # the reference first, from a model the reader's code never sees
         tok = model.wte(idx).double()
         pos = model.wpe(torch.arange(idx.shape[1])).double()
+        shifted = tok + model.wpe(torch.arange(1, idx.shape[1] + 1)).double()
         expected = model(idx, output_hidden_states=True).hidden_states[0].double()
+    got, hint = _call(embedding_layer, copy.deepcopy(model), idx.clone())
+    if hint:
+        return _verdict(False, hint)
+    got, hint = _tensor(got, "a tensor of shape (batch, T, n_embd)")
+    if hint:
+        return _verdict(False, hint)
     if got.shape != expected.shape:
         if got.shape == expected.shape[1:]:
-            return _report(False, f"shape {tuple(got.shape)}: the batch axis is missing; embed every row of "
-                                  f"idx, giving {tuple(expected.shape)}.")
-        return _report(False, f"wrong shape: expected {tuple(expected.shape)} (batch, T, n_embd), "
-                              f"got {tuple(got.shape)}.")
-    if torch.allclose(got, expected, atol=1e-5):
-        return _report(True, "what a word is plus where it is: the first box of the flowchart.")
-    if torch.allclose(got, tok, atol=1e-5):
-        return _report(False, "only the token embeddings: add the position embeddings `model.wpe`, or "
-                              "the model cannot tell word order.")
-    if torch.allclose(got, pos.expand_as(got), atol=1e-5):
-        return _report(False, "only the position embeddings: add the token embeddings `model.wte(idx)`.")
-    shifted = tok + model.wpe(torch.arange(1, idx.shape[1] + 1)).double().detach()
-    if torch.allclose(got, shifted, atol=1e-5):
-        return _report(False, "positions are counted from 1; the first position is 0.")
-    return _report(False, "right shape, wrong values: add model.wte(idx) and model.wpe(positions 0..T-1).")
+            return _verdict(False, f"shape {tuple(got.shape)}: the batch axis is missing; embed every row of "
+                                   f"idx, giving {tuple(expected.shape)}.")
+        return _verdict(False, f"wrong shape: expected {tuple(expected.shape)} (batch, T, n_embd), "
+                               f"got {tuple(got.shape)}.")
+    if _allclose(got, expected, atol=1e-5):
+        return _verdict(True, "what a word is plus where it is: the first box of the flowchart.")
+    if hint := _nonfinite_hint(got):
+        return _verdict(False, hint)
+    if _allclose(got, tok, atol=1e-5):
+        return _verdict(False, "only the token embeddings: add the position embeddings `model.wpe`, or "
+                               "the model cannot tell word order.")
+    if _allclose(got, pos.expand_as(got), atol=1e-5):
+        return _verdict(False, "only the position embeddings: add the token embeddings `model.wte(idx)`.")
+    if _allclose(got, shifted, atol=1e-5):
+        return _verdict(False, "positions are counted from 1; the first position is 0.")
+    return _verdict(False, "right shape, wrong values: add model.wte(idx) and model.wpe(positions 0..T-1).")
 
 
 def _blobs(noise_seed: int, n_per_class: int):
+    """Points around four fixed cluster centres, in a shuffled order (position says nothing of the class)."""
     centres = torch.randn(4, 20, generator=torch.Generator().manual_seed(3)) * 2.0  # the same four clusters
     g = torch.Generator().manual_seed(noise_seed)
     x = torch.cat([c + torch.randn(n_per_class, 20, generator=g) for c in centres])
     y = torch.arange(4).repeat_interleave(n_per_class)
-    return x, y
+    order = torch.randperm(len(y), generator=g)
+    return x[order], y[order]
 
 
+@checker
 def check_2_3(train_probe: Callable) -> Verdict:
     """Exercise 2.3: ``train_probe(features, labels, num_classes)`` returns ``predict(features) -> class ids``."""
     x_train, y_train = _blobs(1, 10)   # 40 training points
     x_test, y_test = _blobs(2, 40)     # 160 new points from the same four clusters
-    x_copy = x_train.clone()
-    predict, hint = _call(train_probe, x_train, y_train, 4)
+    features = x_train.clone()
+    predict, hint = _call(train_probe, features, y_train.clone(), 4)
     if hint:
-        return _report(False, hint)
-    if not torch.equal(x_train, x_copy):
-        return _report(False, "your function changed the features in place; a probe only reads them.")
+        return _verdict(False, hint)
+    if not torch.equal(features, x_train):
+        return _verdict(False, "your function changed the features in place; a probe only reads them.")
     if not callable(predict):
-        return _report(False, f"return a function that predicts class ids, got {type(predict).__name__}.")
-    got, hint = _call(predict, x_test)
+        return _verdict(False, f"return a function that predicts class ids, got {_describe(predict)}.")
+    got, hint = _call(predict, x_test.clone())
     if hint:
-        return _report(False, "the returned predict function failed: " + hint)
-    got = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got)
+        return _verdict(False, "the returned predict function failed: " + hint)
+    got, hint = _tensor(got, "one class id per row")
+    if hint:
+        return _verdict(False, "predict: " + hint)
     if got.shape != y_test.shape:
         if got.dim() == 2 and got.shape == (len(y_test), 4):
-            return _report(False, "predict returns scores (n, num_classes); return class ids: take the "
-                                  "argmax over the last axis.")
-        return _report(False, f"predict should return one class id per row: shape {tuple(y_test.shape)}, "
-                              f"got {tuple(got.shape)}.")
-    if got.is_floating_point():
-        return _report(False, "predict should return integer class ids, not floats.")
-    accuracy = (got == y_test).float().mean().item()
+            return _verdict(False, "predict returns scores (n, num_classes); return class ids: take the "
+                                   "argmax over the last axis.")
+        return _verdict(False, f"predict should return one class id per row: shape {tuple(y_test.shape)}, "
+                               f"got {tuple(got.shape)}.")
+    if got.is_floating_point() and (not torch.isfinite(got).all() or not torch.equal(got, got.round())):
+        return _verdict(False, "predict should return integer class ids (e.g. from argmax), not fractions.")
+    accuracy = (got == y_test).double().mean().item()
     if accuracy >= 0.9:
-        return _report(True, f"test accuracy {accuracy:.2f} on clusters the probe never saw.")
+        return _verdict(True, f"test accuracy {accuracy:.2f} on clusters the probe never saw.")
     if accuracy <= 0.35:
-        return _report(False, f"test accuracy {accuracy:.2f}, about chance (0.25): is the linear layer "
-                              f"really trained (loss.backward(), optimizer.step())?")
-    return _report(False, f"test accuracy {accuracy:.2f}; these clusters are easy, aim for 0.9: train "
-                          f"longer or with a larger learning rate.")
+        return _verdict(False, f"test accuracy {accuracy:.2f}, about chance (0.25): is the linear layer "
+                               f"really trained (loss.backward(), optimizer.step())?")
+    return _verdict(False, f"test accuracy {accuracy:.2f}; these clusters are easy, aim for 0.9: train "
+                           f"longer or with a larger learning rate.")

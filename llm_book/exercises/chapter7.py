@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
-from llm_book.exercises._checking import Verdict, _as_tensor, _call, _report
+from llm_book.exercises._checking import (Verdict, _call, _describe, _int_list, _items, _tensor, _verdict,
+                                          checker)
 
 
 def _merge(ids, pair, new_id):
@@ -21,34 +24,35 @@ def _merge(ids, pair, new_id):
     return out
 
 
+@checker
 def check_7_1(merge: Callable) -> Verdict:
     """Exercise 7.1: ``merge(ids, pair, new_id)`` replaces every occurrence of ``pair``, left to right."""
     cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5, 5, 5], (5, 5), 7), ([1, 2], (2, 1), 9), ([], (1, 2), 9),
              ([3, 1, 2, 2, 1, 2, 1], (1, 2), 4)]
     for ids, pair, new_id in cases:
+        expected = _merge(ids, pair, new_id)
         given = list(ids)
         got, hint = _call(merge, given, pair, new_id)
         if hint:
-            return _report(False, hint)
+            return _verdict(False, hint)
         if given != ids:
-            return _report(False, "your function changed the list it was given; build a new list.")
-        if isinstance(got, tuple):
-            got = list(got)
-        expected = _merge(ids, pair, new_id)
+            return _verdict(False, "your function changed the list it was given; build a new list.")
+        got, hint = _int_list(got, "a list of ids")
+        if hint:
+            return _verdict(False, f"merge({ids}, {pair}, {new_id}): {hint}")
         if got == expected:
             continue
-        if not isinstance(got, list):
-            return _report(False, f"return a list of ids, got {type(got).__name__}.")
         if ids == [5, 5, 5, 5, 5] and got.count(7) > 2:
-            return _report(False, "[5, 5, 5, 5, 5] with pair (5, 5) should give [7, 7, 5]: once a pair is "
-                                  "merged, skip both of its ids (occurrences must not overlap).")
+            return _verdict(False, "[5, 5, 5, 5, 5] with pair (5, 5) should give [7, 7, 5]: once a pair is "
+                                   "merged, skip both of its ids (occurrences must not overlap).")
         if got == _merge(ids, pair, new_id)[:1] + ids[2:] or got.count(new_id) == 1 < expected.count(new_id):
-            return _report(False, f"merge({ids}, {pair}, {new_id}) should replace every occurrence, "
-                                  f"expected {expected}, got {got}.")
-        return _report(False, f"merge({ids}, {pair}, {new_id}) should give {expected}, got {got}.")
-    return _report(True, "merges every occurrence, left to right, without overlaps.")
+            return _verdict(False, f"merge({ids}, {pair}, {new_id}) should replace every occurrence, "
+                                   f"expected {expected}, got {got}.")
+        return _verdict(False, f"merge({ids}, {pair}, {new_id}) should give {expected}, got {got}.")
+    return _verdict(True, "merges every occurrence, left to right, without overlaps.")
 
 
+@checker
 def check_7_2(most_frequent_pair: Callable) -> Verdict:
     """Exercise 7.2: ``most_frequent_pair(ids)`` -> the adjacent pair that occurs most often."""
     cases = [([1, 2, 3, 1, 2, 4, 1, 2], (1, 2)), ([7, 8, 7, 7, 8, 7, 8], (7, 8)), ([4, 5, 6, 6, 6, 6, 5], (6, 6)),
@@ -56,54 +60,62 @@ def check_7_2(most_frequent_pair: Callable) -> Verdict:
     for ids, expected in cases:
         got, hint = _call(most_frequent_pair, list(ids))
         if hint:
-            return _report(False, hint)
-        if isinstance(got, list):
-            got = tuple(got)
+            return _verdict(False, hint)
+        if (isinstance(got, numbers.Integral) and not isinstance(got, bool)) or (isinstance(got, (torch.Tensor, np.ndarray)) and got.ndim == 0):
+            return _verdict(False, "return the pair itself, a tuple (id_a, id_b), not its count.")
+        pair, hint = _int_list(got, "a tuple of two ids")
+        if hint:
+            return _verdict(False, hint)
+        if len(pair) != 2:
+            return _verdict(False, f"return a tuple of two ids, got {len(pair)} ids.")
+        got = tuple(pair)
         if got == expected:
             continue
-        if isinstance(got, int):
-            return _report(False, "return the pair itself, a tuple (id_a, id_b), not its count.")
-        if not (isinstance(got, tuple) and len(got) == 2):
-            return _report(False, f"return a tuple of two ids, got {got!r}.")
         if got not in set(zip(ids, ids[1:])):
-            return _report(False, f"{got} never occurs as neighbours in {ids}: count pairs ids[i], ids[i + 1].")
-        return _report(False, f"in {ids} the pair {expected} occurs most often, not {got}.")
-    return _report(True, "that pair is what BPE merges next.")
+            return _verdict(False, f"{got} never occurs as neighbours in {ids}: count pairs ids[i], ids[i + 1].")
+        return _verdict(False, f"in {ids} the pair {expected} occurs most often, not {got}.")
+    return _verdict(True, "that pair is what BPE merges next.")
 
 
+@checker
 def check_7_3(split_c_attn: Callable) -> Verdict:
     """Exercise 7.3: ``split_c_attn(weight, bias)``: GPT-2's packed (C, 3C) Conv1D -> three nn.Linear (out, in)."""
     c = 6
     g = torch.Generator().manual_seed(3)
     weight = torch.randn(c, 3 * c, generator=g, dtype=torch.float64)
     bias = torch.randn(3 * c, generator=g, dtype=torch.float64)
-    w0, b0 = weight.clone(), bias.clone()
-    got, hint = _call(split_c_attn, weight, bias)
+    given_w, given_b = weight.clone(), bias.clone()
+    got, hint = _call(split_c_attn, given_w, given_b)
     if hint:
-        return _report(False, hint)
-    if not torch.equal(weight, w0) or not torch.equal(bias, b0):
-        return _report(False, "your function changed its inputs in place; work on new tensors.")
-    if not isinstance(got, (tuple, list)) or len(got) != 3 or \
-            not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in got):
-        return _report(False, "return three (weight, bias) pairs: ((Wq, bq), (Wk, bk), (Wv, bv)).")
+        return _verdict(False, hint)
+    if not torch.equal(given_w, weight) or not torch.equal(given_b, bias):
+        return _verdict(False, "your function changed its inputs in place; work on new tensors.")
+    pairs, hint = _items(got, 3, "three (weight, bias) pairs: ((Wq, bq), (Wk, bk), (Wv, bv))")
+    pairs = pairs if pairs is not None and all(_items(p, 2)[0] is not None for p in pairs) else None
+    if pairs is None:
+        return _verdict(False, f"return three (weight, bias) pairs: ((Wq, bq), (Wk, bk), (Wv, bv)), "
+                               f"got {_describe(got)}.")
     names = ("query", "key", "value")
-    for i, (name, (w, b)) in enumerate(zip(names, got)):
-        w, b = _as_tensor(w), _as_tensor(b)
+    for i, (name, pair) in enumerate(zip(names, pairs)):
+        (w, hint_w), (b, hint_b) = (_tensor(t) for t in _items(pair, 2)[0])
         expected_w = weight[:, i * c:(i + 1) * c].t()
         expected_b = bias[i * c:(i + 1) * c]
-        if w is None or w.shape != (c, c):
-            return _report(False, f"the {name} weight should be ({c}, {c}) for n_embd = {c}, got "
-                                  f"{None if w is None else tuple(w.shape)}.")
-        if torch.allclose(w, expected_w) and b is not None and torch.allclose(b, expected_b):
+        if hint_w or w.shape != (c, c):
+            return _verdict(False, f"the {name} weight should be a ({c}, {c}) tensor for n_embd = {c}, got "
+                                   f"{_describe(_items(pair, 2)[0][0])}.")
+        w = w.double()
+        b_ok = not hint_b and b.shape == expected_b.shape and torch.allclose(b.double(), expected_b)
+        if torch.allclose(w, expected_w) and b_ok:
             continue
         if torch.allclose(w, expected_w.t()):
-            return _report(False, f"the {name} weight is not transposed: Conv1D stores (in, out), "
-                                  f"nn.Linear (out, in).")
-        if torch.allclose(w, weight.t()[i * c:(i + 1) * c].t()) or torch.allclose(w, weight.reshape(3 * c, c)[i * c:(i + 1) * c]):
-            return _report(False, "split along the output axis (the 3C columns), not the input axis.")
-        if b is None or not torch.allclose(b, expected_b):
-            return _report(False, f"the {name} bias is off: it is the {['first', 'second', 'third'][i]} "
-                                  f"third of the packed bias.")
-        return _report(False, f"the {name} weight is off: take columns {i * c}..{(i + 1) * c - 1} of the "
-                              f"packed weight, then transpose.")
-    return _report(True, "queries, keys and values unpacked and transposed, as llm_book.hf does.")
+            return _verdict(False, f"the {name} weight is not transposed: Conv1D stores (in, out), "
+                                   f"nn.Linear (out, in).")
+        if torch.allclose(w, weight.t()[i * c:(i + 1) * c].t()) or \
+                torch.allclose(w, weight.reshape(3 * c, c)[i * c:(i + 1) * c]):
+            return _verdict(False, "split along the output axis (the 3C columns), not the input axis.")
+        if not b_ok:
+            return _verdict(False, f"the {name} bias is off: it is the {['first', 'second', 'third'][i]} "
+                                   f"third of the packed bias.")
+        return _verdict(False, f"the {name} weight is off: take columns {i * c}..{(i + 1) * c - 1} of the "
+                               f"packed weight, then transpose.")
+    return _verdict(True, "queries, keys and values unpacked and transposed, as llm_book.hf does.")
