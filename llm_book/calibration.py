@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from llm_book.threads import runs_model_threads
+
 
 @dataclass(frozen=True)
 class ReliabilityBins:
@@ -94,6 +96,7 @@ def expected_calibration_error(predicted, observed, weights=None, n_bins: int = 
     return reliability_bins(predicted, observed, weights, n_bins).ece
 
 
+@runs_model_threads
 @torch.no_grad()
 def toy_language_logits(model, tokenizer, language):
     """The model's next-word logits beside the exact next-word probabilities, everywhere in the language.

@@ -22,6 +22,7 @@ from llm_book._checks import check_int
 from llm_book.model import GPT, model_device
 from llm_book.sampling import greedy
 from llm_book.training import TrainHistory, train
+from llm_book.threads import runs_model_threads
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -152,6 +153,7 @@ def finetune(model: torch.nn.Module, tokenizer, prompts, completions, steps: int
                  warmup_steps=warmup_steps, progress=progress, **train_kwargs)
 
 
+@runs_model_threads
 @torch.no_grad()
 def complete(model: GPT, tokenizer, prompts: Sequence[Sequence[str]],
              max_new_tokens: int = 8) -> list[list[str]]:

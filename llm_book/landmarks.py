@@ -45,6 +45,7 @@ class LandmarkModel:
         training_tokens: tokens processed in pre-training.
         reported_training_flops: training compute as reported by the authors.
         sources: ``{field: source}``; "ibid." refers to the paper given for ``year``.
+        month: month of the first public paper or announcement (1-12), or None if not recorded.
     """
 
     name: str
@@ -56,6 +57,15 @@ class LandmarkModel:
     training_tokens: int | None
     reported_training_flops: float | None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    month: int | None = None
+
+    @property
+    def date(self) -> float:
+        """The release date as a fractional year (the middle of its month: June 2018 -> 2018.46).
+
+        Without a month, the middle of the year.
+        """
+        return self.year + ((self.month - 0.5) / 12 if self.month is not None else 0.5)
 
     def source(self, name: str) -> str:
         """The source of field ``name``, with a leading "ibid." spelled out."""
@@ -93,8 +103,14 @@ def _check_entry(entry: dict) -> LandmarkModel:
                 and not text.startswith(MISSING):
             raise ValueError(f"{name}: `{key}` is missing; its source entry has to say 'not published' "
                              f"or 'not recorded'")
+    month = entry.get("month")
+    if month is not None:
+        if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
+            raise ValueError(f"{name}: `month` (={month!r}) has to be a whole number from 1 to 12, or null")
+        if not sources.get("month"):
+            raise ValueError(f"{name}: `month` (={month!r}) has no source")
     return LandmarkModel(**{k: entry[k] for k in ("name", "organisation", "year", "architecture")
-                            + NUMBER_FIELDS}, sources=dict(sources))
+                            + NUMBER_FIELDS}, sources=dict(sources), month=month)
 
 
 def load_landmarks(path: Path | str = LANDMARKS_PATH) -> list[LandmarkModel]:

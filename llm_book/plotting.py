@@ -32,13 +32,19 @@ def _as_array(x) -> np.ndarray:
 
 
 def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None,
-                   ax=None, title: str | None = None, annotate: bool = True, cmap: str = "viridis"):
+                   ax=None, title: str | None = None, annotate: bool = True, cmap: str = "viridis",
+                   colorbar: bool = True, vmax: float | None = None,
+                   highlight: tuple[int, int] | None = None):
     """Heatmap of attention weights: rows are queries (who looks), columns keys (who is looked at).
 
     Args:
         weights: ``(T_q, T_k)`` array or tensor (one head).
         query_tokens, key_tokens: labels (``key_tokens`` defaults to ``query_tokens``).
         annotate: write each weight in its cell (for small matrices).
+        colorbar: draw this panel's own colour bar; False for panels that share one (pass the same
+            ``vmax`` to each, then ``fig.colorbar(ax.images[0], ax=axes)``).
+        vmax: the weight drawn in the brightest colour (default: this matrix's largest weight).
+        highlight: ``(query, key)`` cell to outline, e.g. the one the text is about.
     """
     w = _as_array(weights)
     key_tokens = query_tokens if key_tokens is None else key_tokens
@@ -48,7 +54,7 @@ def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[st
             f"labels, got shape {w.shape}"
         )
     ax = _axes(ax, (0.6 * len(key_tokens) + 1.5, 0.5 * len(query_tokens) + 1))
-    im = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max())))
+    im = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max()) if vmax is None else vmax))
     ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=45, ha="right")
     ax.set_yticks(range(len(query_tokens)), query_tokens)
     ax.set_xlabel("key (attended to)")
@@ -59,19 +65,38 @@ def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[st
             for j in range(w.shape[1]):
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="black" if w[i, j] > threshold else "white")
+    if highlight is not None:
+        i, j = highlight
+        if not (0 <= i < w.shape[0] and 0 <= j < w.shape[1]):
+            raise ValueError(f"`highlight` (={highlight!r}) has to be a (query, key) cell inside the "
+                             f"{w.shape[0]}x{w.shape[1]} matrix")
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=OKABE_ITO[3],
+                                   linewidth=2.5, zorder=3))
     if title:
         ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
 
 
 def plot_chain_rule(words: Sequence[str], conditionals: Sequence[float], ax=None,
-                    title: str | None = None):
-    """Bars of P(w_t | w_<t) for each word after the first, and the running product on a log axis.
+                    title: str | None = None, model_conditionals: Sequence[float] | None = None,
+                    model_label: str = "tiny GPT"):
+    """The chain rule as one chart: P(w_t | w_<t) per word (top), the running product (below).
+
+    Top: one bar per word after the first on a linear 0-1 axis (a bar's length is its
+    probability), the exact factors and, when given, a model's beside them.  Below, sharing the
+    words: the running product on a log axis (it only goes down), exact and model overlaid.
 
     Args:
         words: the sentence, e.g. ``["The", "cat", "sat", "on", "the"]``.
         conditionals: one probability per word after the first (``len(words) - 1`` values).
+        ax: where to draw; it is split into the two panels (a new figure when None).
+        model_conditionals: optionally a model's estimates of the same factors.
+        model_label: the model's name in the legend.
+
+    Returns:
+        the top Axes (the running product is ``fig.axes`` after it).
     """
     p = _as_array(conditionals)
     if len(p) != len(words) - 1:
@@ -79,24 +104,49 @@ def plot_chain_rule(words: Sequence[str], conditionals: Sequence[float], ax=None
             f"`conditionals` needs one probability per word after the first: {len(words) - 1} "
             f"for {len(words)} words, got {len(p)}"
         )
-    ax = _axes(ax, (1.1 * len(p) + 2, 3.5))
+    q = None if model_conditionals is None else _as_array(model_conditionals)
+    if q is not None and q.shape != p.shape:
+        raise ValueError(f"`model_conditionals` needs {len(p)} probabilities, like `conditionals`, "
+                         f"got {len(q)}")
+    if ax is None:
+        fig = plt.figure(figsize=(1.0 * len(p) + 3, 4.6))
+        spec = fig.add_gridspec(2, 1, height_ratios=[3, 2], hspace=0.08)
+    else:
+        fig = ax.figure
+        spec = ax.get_subplotspec().subgridspec(2, 1, height_ratios=[3, 2], hspace=0.08)
+        ax.remove()
+    ax = fig.add_subplot(spec[0])
+    ax_product = fig.add_subplot(spec[1], sharex=ax)
     labels = [f"P({w} | {' '.join(words[:t + 1]) if t < 2 else '… ' + words[t]})"
               for t, w in enumerate(words[1:])]
     x = np.arange(len(p))
-    bars = ax.bar(x, p, color=OKABE_ITO[0], label="P(word | words before)")
-    for bar, value in zip(bars, p):
-        ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3g}", ha="center", va="bottom",
-                fontsize=8)
-    running = np.cumprod(p)
-    ax.plot(x, np.clip(running, 1e-12, None), "o-", color=OKABE_ITO[3], label="running product")
-    for xi, value in zip(x, running):
-        ax.annotate(f"{value:.3g}", (xi, max(value, 1e-12)), textcoords="offset points",
-                    xytext=(0, -14), ha="center", fontsize=8, color=OKABE_ITO[3])
-    ax.set_yscale("log")
-    ax.set_ylim(min(1e-4, max(running.min(), 1e-12)) / 2, 1.5)
-    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("probability (log scale)")
-    ax.legend(loc="lower left", fontsize=8)
+    series = [("exact", p, OKABE_ITO[0], "o-")] + ([] if q is None else [(model_label, q, OKABE_ITO[1], "s--")])
+    width = 0.8 / len(series)
+    for i, (name, values, colour, _) in enumerate(series):
+        offset = (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(x + offset, values, width=width, color=colour, label=f"{name}: P(word | words before)",
+                      hatch=None if i == 0 else "//", edgecolor="white" if i == 0 else "black", linewidth=0.5)
+        for bar, value in zip(bars, values):
+            ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, f"{value:.2f}", ha="center",
+                    va="bottom", fontsize=7)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_ylabel("probability")
+    ax.legend(loc="upper left", ncol=len(series), fontsize=8, frameon=False)
+    ax.tick_params(labelbottom=False)
+    lowest = 1.0
+    for name, values, colour, style in series:
+        running = np.clip(np.cumprod(values), 1e-300, None)
+        lowest = min(lowest, float(running.min()))
+        exact = name == "exact"
+        ax_product.plot(x, running, style, color="black" if exact else colour, linewidth=2 if exact else 1.5,
+                        markerfacecolor="black" if exact else "none", label=f"{name}: running product")
+    ax_product.set_yscale("log")
+    ax_product.set_ylim(lowest / 4, 1.5)
+    ax_product.set_ylabel("running product\n(log scale)")
+    ax_product.legend(loc="lower left", fontsize=8, frameon=False)
+    ax_product.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax_product.set_xlim(-0.6, len(p) - 0.4)
     if title:
         ax.set_title(title)
     return ax
@@ -175,7 +225,7 @@ def _labelled_probs(probs, tokens: Sequence[str] | None, name: str = "probs") ->
 
 
 def plot_distributions(distributions: Mapping[str, Sequence[float]], tokens: Sequence[str], ax=None,
-                       top: int | None = 12, title: str | None = None):
+                       top: int | None = 12, title: str | None = None, reference: str | None = None):
     """Several distributions over the same tokens as grouped bars (e.g. one per temperature).
 
     Args:
@@ -183,18 +233,31 @@ def plot_distributions(distributions: Mapping[str, Sequence[float]], tokens: Seq
             (most probable first).
         tokens: one label per vocabulary entry.
         top: show only the ``top`` tokens most probable under the first distribution.
+        reference: optional label of the distribution the others are compared with (e.g. the exact
+            one): drawn as a black outline around each token's group and a black marker on top,
+            not as one more coloured bar.
     """
     if not distributions:
         raise ValueError("`distributions` is empty; give at least one {label: probabilities}")
+    if reference is not None and reference not in distributions:
+        raise ValueError(f"`reference` (={reference!r}) has to be one of the labels {list(distributions)}")
     arrays = {label: _labelled_probs(p, tokens, f"distributions[{label!r}]")
               for label, p in distributions.items()}
     first = next(iter(arrays.values()))
     order = np.argsort(-first, kind="stable")[: top or len(first)]
-    n = len(arrays)
+    bars = {label: p for label, p in arrays.items() if label != reference}
+    n = max(1, len(bars))
     ax = _axes(ax, (0.5 * len(order) * max(1, n / 3) + 2, 3.2))
     width = 0.8 / n
+    if reference is not None:
+        x = np.arange(len(order))
+        ax.bar(x, arrays[reference][order], width=0.9, facecolor="none", edgecolor="black",
+               linewidth=1.6, zorder=3, label=reference)
+        positive = arrays[reference][order] > 0          # no marker on the axis where the reference is 0
+        ax.plot(x[positive], arrays[reference][order][positive], linestyle="none", marker="v", color="black",
+                markersize=6, zorder=4)
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, n))
-    for i, (label, p) in enumerate(arrays.items()):
+    for i, (label, p) in enumerate(bars.items()):
         ax.bar(np.arange(len(order)) + (i - (n - 1) / 2) * width, p[order], width=width,
                color=colours[i], label=label)
     ax.set_xticks(range(len(order)), [tokens[i] for i in order], rotation=45, ha="right")
@@ -518,14 +581,19 @@ def plot_similarity_matrix(similarity, row_labels: Sequence[str], col_labels: Se
 
 def plot_accuracy_vs_labels(n_labels: Sequence[int], accuracies: Mapping[str, Sequence[float]],
                             spread: Mapping[str, Sequence[float]] | None = None,
-                            chance: float | None = None, ax=None, title: str | None = None):
+                            chance: float | None = None, ax=None, title: str | None = None,
+                            chance_label: str = "chance",
+                            points: Mapping[str, Sequence[Sequence[float]]] | None = None):
     """Test accuracy against the number of labelled examples, one line per method (log-2 x axis).
 
     Args:
         n_labels: the label-set sizes, e.g. ``[8, 16, 32, 64, 128]``.
         accuracies: ``{method: one mean accuracy per size}``.
         spread: optional ``{method: one half-width per size}`` drawn as a band (e.g. min/max over seeds).
-        chance: accuracy of guessing, drawn as a dotted line.
+        chance: accuracy of a classifier that ignores its input, drawn as a dotted line.
+        chance_label: what that line is called in the legend (e.g. "majority class").
+        points: optional ``{method: one list of single-run accuracies per size}`` (e.g. one per seed),
+            drawn as small dots beside the line so the reader sees the spread itself.
     """
     x = _as_array(n_labels)
     if x.ndim != 1 or len(x) == 0 or (x <= 0).any():
@@ -542,8 +610,17 @@ def plot_accuracy_vs_labels(n_labels: Sequence[int], accuracies: Mapping[str, Se
         if spread is not None and name in spread:
             half = _as_array(spread[name])
             ax.fill_between(x, y - half, np.minimum(y + half, 1.0), color=colour, alpha=0.2)
+        if points is not None and name in points:
+            if len(points[name]) != len(x):
+                raise ValueError(f"`points[{name!r}]` needs one list of runs per size ({len(x)}), "
+                                 f"got {len(points[name])}")
+            shift = 2 ** (0.06 * (i - (len(accuracies) - 1) / 2))   # side by side on the log-2 axis
+            for size, runs in zip(x, points[name]):
+                runs = _as_array(runs)
+                ax.plot(np.full(len(runs), size * shift), runs, linestyle="none", marker=".",
+                        color=colour, alpha=0.6, markersize=7)
     if chance is not None:
-        ax.axhline(chance, color="gray", ls=":", label=f"chance ({chance:.2f})")
+        ax.axhline(chance, color="gray", ls=":", label=f"{chance_label} ({chance:.2f})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(x, [f"{int(v)}" for v in x])
     ax.set_xlabel("number of labelled examples")
@@ -562,54 +639,126 @@ _ARCH_STYLE = {"decoder-only": ("o", 0), "encoder-only": ("s", 2), "encoder-deco
 
 
 def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
-    """Parameter counts of landmark models by year, log scale, one marker per architecture type.
+    """Parameter counts of landmark models against their release date, log scale, one marker per architecture.
 
     Args:
         models: objects with ``name``, ``year``, ``architecture``, ``parameters`` and
-            ``active_parameters`` (``llm_book.landmarks.load_landmarks()``).  A model whose
-            parameter count is None is listed in a note instead of drawn; for a mixture of
-            experts a hollow marker shows the parameters active per token.
+            ``active_parameters`` (``llm_book.landmarks.load_landmarks()``); a ``date`` (fractional
+            year, from the release month) places a model within its year, otherwise it sits mid-year.
+            A model whose parameter count is None is listed in a note instead of drawn; for a
+            mixture of experts a hollow marker shows the parameters active per token.
+
+    Names are written level, each placed beside its marker where it overlaps no other name and no
+    marker; the y-axis spans the drawn sizes and no more.
     """
     models = list(models)
     if not models:
         raise ValueError("`models` is empty; pass llm_book.landmarks.load_landmarks()")
-    ax = _axes(ax, (9, 4.8))
-    by_year: dict[int, list] = {}
-    for m in models:
-        by_year.setdefault(m.year, []).append(m)
-    seen, missing = set(), [m.name for m in models if m.parameters is None]
-    for year, group in sorted(by_year.items()):
-        group = [m for m in group if m.parameters is not None]
-        for i, m in enumerate(group):
-            x = year + (i + 0.5) / len(group)          # spread a year's models across that year
-            marker, colour = _ARCH_STYLE.get(m.architecture, ("x", 7))
-            label = m.architecture if m.architecture not in seen else None
-            seen.add(m.architecture)
-            ax.plot(x, m.parameters, marker, color=OKABE_ITO[colour], ms=8, label=label, ls="none")
-            if m.active_parameters is not None:
-                ax.plot([x, x], [m.active_parameters, m.parameters], color=OKABE_ITO[colour], lw=1, ls=":")
-                ax.plot(x, m.active_parameters, marker, mfc="white", mec=OKABE_ITO[colour], ms=7, ls="none",
-                        label="active per token (MoE)" if "active" not in seen else None)
-                seen.add("active")
-            ax.annotate(m.name, (x, m.parameters), textcoords="offset points", xytext=(3, 5),
-                        fontsize=7.5, rotation=35, rotation_mode="anchor")
+    ax = _axes(ax, (10, 5))
+    drawn = [m for m in models if m.parameters is not None]
+    missing = [m.name for m in models if m.parameters is None]
+    seen, points = set(), []
+    for m in drawn:
+        x = float(getattr(m, "date", m.year + 0.5))
+        marker, colour = _ARCH_STYLE.get(m.architecture, ("x", 7))
+        label = m.architecture if m.architecture not in seen else None
+        seen.add(m.architecture)
+        ax.plot(x, m.parameters, marker, color=OKABE_ITO[colour], ms=8, label=label, ls="none", zorder=3)
+        points.append((x, m.parameters))
+        if m.active_parameters is not None:
+            ax.plot([x, x], [m.active_parameters, m.parameters], color=OKABE_ITO[colour], lw=1, ls=":")
+            ax.plot(x, m.active_parameters, marker, mfc="white", mec=OKABE_ITO[colour], ms=7, ls="none",
+                    label="active per token (MoE)" if "active" not in seen else None, zorder=3)
+            seen.add("active")
+            points.append((x, m.active_parameters))
     ax.set_yscale("log")
-    ax.set_xlabel("year")
+    ax.set_xlabel("release date (first paper or announcement)")
     ax.set_ylabel("parameters (log scale)")
-    years = sorted(by_year)
-    ax.set_xticks([y + 0.5 for y in years], [str(y) for y in years])
-    for y in years[1:]:
-        ax.axvline(y, color="gray", lw=0.5, alpha=0.3)
-    ax.set_xlim(years[0], years[-1] + 1.2)
-    low, high = ax.get_ylim()
-    ax.set_ylim(low, high * 12)  # room for the slanted names
+    years = sorted({int(np.floor(x)) for x, _ in points} | {m.year for m in models})
+    starts = years + [years[-1] + 1]                # a tick on the 1st of January of each year
+    ax.set_xticks(starts, [str(y) for y in starts])
+    ax.set_xlim(years[0] - 0.05, years[-1] + 1.08)  # room for a marker in January or December
+    ax.grid(True, which="major", axis="x", alpha=0.3)
+    sizes = [p for _, p in points] or [1.0]
+    ax.set_ylim(min(sizes) / 2.5, max(sizes) * 3)
     ax.grid(True, which="major", axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    _place_labels(ax, [(m.name, float(getattr(m, "date", m.year + 0.5)), m.parameters) for m in drawn], points)
     if missing:
         ax.text(0.99, 0.02, "size not published: " + ", ".join(missing), transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=8, color="gray")
+    return ax
+
+
+def _place_labels(ax, labels, points, fontsize: float = 8):
+    """Write each ``(text, x, y)`` beside its point, at the first offset overlapping no label, marker or edge."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    to_pixels = ax.transData.transform
+    box_of_axes = ax.get_window_extent(renderer)
+    marker_r = 6 * fig.dpi / 72                       # half a marker, in pixels
+    markers = [to_pixels((x, y)) for x, y in points]
+    taken = []
+    # (dx, dy) in points, horizontal alignment, vertical alignment: right, left, above, below...
+    offsets = [((6, 0), "left", "center"), ((-6, 0), "right", "center"), ((0, 7), "center", "bottom"),
+               ((0, -7), "center", "top"), ((6, 7), "left", "bottom"), ((6, -7), "left", "top"),
+               ((-6, 7), "right", "bottom"), ((-6, -7), "right", "top")]
+
+    def clashes(bb):
+        if bb.x0 < box_of_axes.x0 or bb.x1 > box_of_axes.x1 or bb.y0 < box_of_axes.y0 or bb.y1 > box_of_axes.y1:
+            return True
+        if any(bb.overlaps(other) for other in taken):
+            return True
+        return any(bb.x0 - marker_r < px < bb.x1 + marker_r and bb.y0 - marker_r < py < bb.y1 + marker_r
+                   for px, py in markers)
+
+    for text, x, y in labels:
+        for (dx, dy), ha, va in offsets:
+            t = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                            fontsize=fontsize)
+            bb = t.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not clashes(bb):
+                break
+            t.remove()
+        else:  # nowhere free: keep the first place
+            (dx, dy), ha, va = offsets[0]
+            t = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                            fontsize=fontsize)
+            bb = t.get_window_extent(renderer)
+        taken.append(bb)
+
+
+def plot_mask(mask, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None, ax=None,
+              title: str | None = None, color: str = OKABE_ITO[0]):
+    """A binary attention mask: a filled cell means "the row (query) may attend to the column (key)".
+
+    Two states need no colour scale: filled or empty, with a light grid, and no colourbar.
+
+    Args:
+        mask: ``(T_q, T_k)`` array or tensor; nonzero (or True) where attention is allowed.
+        query_tokens, key_tokens: labels (``key_tokens`` defaults to ``query_tokens``).
+    """
+    m = _as_array(mask)
+    key_tokens = query_tokens if key_tokens is None else key_tokens
+    if m.ndim != 2 or m.shape != (len(query_tokens), len(key_tokens)):
+        raise ValueError(f"`mask` has to be 2-D ({len(query_tokens)}, {len(key_tokens)}) to match the token "
+                         f"labels, got shape {m.shape}")
+    ax = _axes(ax, (0.5 * len(key_tokens) + 1.5, 0.5 * len(query_tokens) + 1))
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(m != 0, cmap=ListedColormap(["white", color]), vmin=0, vmax=1)
+    ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=45, ha="right")
+    ax.set_yticks(range(len(query_tokens)), query_tokens)
+    ax.set_xticks(np.arange(-0.5, len(key_tokens)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(query_tokens)), minor=True)
+    ax.grid(True, which="minor", color="#999999", lw=0.8)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("key (may be attended to)")
+    ax.set_ylabel("query (attending)")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     return ax
 
 

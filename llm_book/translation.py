@@ -36,6 +36,7 @@ import torch
 from llm_book.model import model_device
 from llm_book.semantics import SINGULAR, parse
 from llm_book.tokenizer import WordTokenizer
+from llm_book.threads import runs_model_threads
 
 SEP = "<sep>"
 
@@ -195,6 +196,7 @@ def train_translator(steps: int | None = None, seed: int | None = None, progress
     return model, tokenizer, history
 
 
+@runs_model_threads
 @torch.no_grad()
 def source_attention(model, tokenizer: WordTokenizer, source: Sequence[str],
                      target: Sequence[str]) -> torch.Tensor:

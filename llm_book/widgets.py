@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 
 from llm_book.plotting import plot_chain_rule, plot_filtered_distribution
+from llm_book.threads import runs_model_threads
 
 
 def _show(out, fig=None, text: str = "") -> None:
@@ -29,12 +30,10 @@ def _show(out, fig=None, text: str = "") -> None:
 
 def chain_rule_figure(words: Sequence[str], exact: Sequence[float],
                       model_probs: Sequence[float] | None = None):
-    """Chain-rule charts side by side: the exact conditionals and (optionally) a model's."""
-    n = 1 if model_probs is None else 2
-    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 3.8), squeeze=False)
-    plot_chain_rule(words, exact, ax=axes[0, 0], title="exact (ToyLanguage)")
-    if model_probs is not None:
-        plot_chain_rule(words, model_probs, ax=axes[0, 1], title="tiny GPT's estimate")
+    """One chain-rule chart: the exact conditionals and (optionally) a model's, overlaid."""
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(words) + 3), 4.6))
+    plot_chain_rule(words, exact, ax=ax, model_conditionals=model_probs,
+                    title="exact (ToyLanguage)" + ("" if model_probs is None else " and the tiny GPT's estimate"))
     fig.tight_layout()
     return fig
 
@@ -85,6 +84,7 @@ def chain_rule_explorer(language, model=None, tokenizer=None,
     return w.VBox([dropdown, text, out])
 
 
+@runs_model_threads
 def _next_token_probs(model, tokenizer, prefix: Sequence[str], temperature: float,
                       top_k: int | None, top_p: float | None):
     """The model's next-token probabilities before and after temperature and filters, ``(vocab,)`` each."""

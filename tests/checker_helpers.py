@@ -61,9 +61,9 @@ def global_state_kept():
 
 @pytest.fixture
 def short_time_limit():
-    """Answers that never return are stopped after 0.3 s instead of 60 s."""
-    previous = _checking.set_time_limit(0.3)
-    yield 0.3
+    """Answers that never return are stopped after 0.2 s instead of 60 s."""
+    previous = _checking.set_time_limit(0.2)
+    yield 0.2
     _checking.set_time_limit(previous)
 
 
@@ -250,3 +250,29 @@ def convert(x, kind: str):
 def retyped(answer, kind: str):
     """The answer function, returning its numbers as ``kind``."""
     return lambda *args: convert(answer(*args), kind)
+
+
+def catalogue_tests(checkers: list, right_answers: dict):
+    """The two tests every chapter runs on all its checkers, for ``checkers`` and their right answers:
+
+    * ``test_right_answer_in_every_type``: each right answer, retyped as Python, numpy and torch
+      numbers of both widths, is ✅;
+    * ``test_wrong_answer_catalogue``: every entry of ``WRONG_ANSWERS`` gets a one-line ❌ hint.
+
+    Use as ``test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(...)``
+    at a test module's top level, where pytest collects them.
+    """
+    ids = [checker.__name__ for checker in checkers]
+
+    @pytest.mark.parametrize("kind", KINDS)
+    @pytest.mark.parametrize("checker", checkers, ids=ids)
+    def test_right_answer_in_every_type(checker, kind, capsys):
+        assert_right(capsys, checker, retyped(right_answers[checker], kind))
+
+    @pytest.mark.parametrize("name", WRONG_ANSWERS)
+    @pytest.mark.parametrize("checker", checkers, ids=ids)
+    @pytest.mark.usefixtures("short_time_limit")
+    def test_wrong_answer_catalogue(checker, name, capsys):
+        assert_hint(capsys, checker, WRONG_ANSWERS[name])
+
+    return test_right_answer_in_every_type, test_wrong_answer_catalogue

@@ -14,9 +14,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from llm_book.exercises import _checking, check_1_1, check_1_2, check_1_3, set_time_limit
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state,
-                             global_state_kept, retyped, short_time_limit, stub, verdict)  # noqa: F401
+from llm_book.exercises import (_checking, check_1_1, check_1_2, check_1_3, check_1_4, check_1_5, check_1_6,
+                                set_time_limit)
+from checker_helpers import KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state, retyped, stub, verdict
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def test_1_1(capsys):
@@ -73,10 +74,106 @@ def test_1_3(capsys):
     assert not ok and "not written yet" in line
 
 
+def right_first_weights(a, b, n):
+    return a / (a + b), a / (a + b + n - 2)
+
+
+def test_1_4(capsys):
+    assert verdict(capsys, check_1_4, right_first_weights)[0]
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: right_first_weights(a, b, n)[::-1])
+    assert not ok and "swapped" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: (a / (a + b + n - 2), a / (a + b + n - 2)))
+    assert not ok and "softmax over the two chosen logits only" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: (a / (a + b), a / (a + b)))
+    assert not ok and "Switch keeps the probability" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: (a / (a + b), 1.0))
+    assert not ok and "does not give its one expert the weight 1" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: (a / (a + b), a / (a + b + n)))
+    assert not ok and "e^0 = 1" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: (0.5, 0.25))
+    assert not ok and "weight is off" in line
+    ok, line = verdict(capsys, check_1_4, lambda a, b, n: a / (a + b))
+    assert not ok and "two numbers" in line
+
+
+def right_route(tokens, router_weight, k):
+    logits = tokens @ router_weight
+    top = logits.topk(k, dim=-1)
+    return torch.zeros_like(logits).scatter(-1, top.indices, torch.softmax(top.values, dim=-1))
+
+
+def test_1_5(capsys):
+    from llm_book.exercises.chapter1 import _buggy_route
+
+    assert verdict(capsys, check_1_5, right_route)[0]
+    ok, line = verdict(capsys, check_1_5, _buggy_route)
+    assert not ok and "buggy router unchanged" in line
+
+    def not_renormalised(tokens, w, k):
+        scores = torch.softmax(tokens @ w, dim=-1)
+        top = scores.topk(k, dim=-1)
+        return torch.zeros_like(scores).scatter(-1, top.indices, top.values)
+
+    ok, line = verdict(capsys, check_1_5, not_renormalised)
+    assert not ok and "softmax of the k chosen logits only" in line
+
+    def over_tokens(tokens, w, k):
+        scores = torch.softmax(tokens @ w, dim=0)
+        top = scores.topk(k, dim=-1)
+        return torch.zeros_like(scores).scatter(-1, top.indices, torch.softmax((tokens @ w).gather(-1, top.indices), -1))
+
+    ok, line = verdict(capsys, check_1_5, over_tokens)
+    assert not ok and "over the tokens (dim=0)" in line
+
+    def smallest(tokens, w, k):
+        return right_route(-tokens, w, k)
+
+    ok, line = verdict(capsys, check_1_5, smallest)
+    assert not ok and "largest logits" in line
+    ok, line = verdict(capsys, check_1_5, lambda tokens, w, k: right_route(tokens, w, 1))
+    assert not ok and "exactly k" in line
+    ok, line = verdict(capsys, check_1_5, lambda tokens, w, k: right_route(tokens, w, k).T)
+    assert not ok and "shape" in line
+    ok, line = verdict(capsys, check_1_5, lambda tokens, w, k: (right_route(tokens, w, k) > 0).float() / k)
+    assert not ok and "summing to 1, but not the softmax" in line
+    ok, line = verdict(capsys, check_1_5, lambda tokens, w, k: right_route(tokens, w, k) * 2)
+    assert not ok and "they sum to 1" in line
+
+
+def right_mixtral(v, d, n_layers, hidden, kv, n_experts, top_k):
+    attention = 2 * d * d + 2 * d * kv
+    expert = 3 * d * hidden
+    return 2 * v * d + n_layers * (attention + n_experts * expert), 2 * v * d + n_layers * (attention + top_k * expert)
+
+
+def test_1_6(capsys):
+    ok, line = verdict(capsys, check_1_6, right_mixtral)
+    assert ok and "46.7B" in line
+    from llm_book.exercises.chapter1 import _mixtral_counts
+
+    assert verdict(capsys, check_1_6, _mixtral_counts)[0]  # with the router and the norms: right too
+    total, active = _mixtral_counts(32000, 4096, 32, 14336, 1024, 8, 2)
+    assert (round(total / 1e9, 1), round(active / 1e9, 1)) == (46.7, 12.9)  # the table's numbers
+    ok, line = verdict(capsys, check_1_6, lambda *c: right_mixtral(*c)[::-1])
+    assert not ok and "swapped" in line
+    for flag, phrase in [("share", "not 56B"), ("gqa", "grouped-query"), ("swiglu", "three dim x hidden_dim"),
+                         ("untied", "matrix of its own")]:
+        ok, line = verdict(capsys, check_1_6, lambda *c, flag=flag: _mixtral_counts(*c, **{flag: False}))
+        assert not ok and phrase in line, (flag, line)
+    ok, line = verdict(capsys, check_1_6, lambda *c: (right_mixtral(*c)[0], right_mixtral(*c)[0]))
+    assert not ok and "only top_k" in line
+    ok, line = verdict(capsys, check_1_6, lambda *c: (right_mixtral(*c)[0], 1e9))
+    assert not ok and "the total is right" in line
+    ok, line = verdict(capsys, check_1_6, lambda *c: (1e9, 1e9))
+    assert not ok and "expected a total near 46.7B" in line
+    ok, line = verdict(capsys, check_1_6, stub)
+    assert not ok and "not written yet" in line
+
+
 # ----------------------------------------------------------------------------
 # Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
 # ----------------------------------------------------------------------------
-CHECKERS = [check_1_1, check_1_2, check_1_3]
+CHECKERS = [check_1_1, check_1_2, check_1_3, check_1_4, check_1_5, check_1_6]
 
 
 def compute_optimal(c):
@@ -84,7 +181,9 @@ def compute_optimal(c):
     return n, 20 * n
 
 
-RIGHT_ANSWERS = {check_1_1: lambda n, d: 6 * n * d, check_1_2: right_count, check_1_3: compute_optimal}
+RIGHT_ANSWERS = {check_1_1: lambda n, d: 6 * n * d, check_1_2: right_count, check_1_3: compute_optimal,
+                 check_1_4: right_first_weights, check_1_5: right_route,
+                 check_1_6: lambda *c: tuple(float(x) for x in right_mixtral(*c))}  # no int32 holds 46.7B
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -100,7 +199,8 @@ def test_a_count_returned_as_a_float_is_right(kind, capsys):
 
 @pytest.mark.parametrize("name", WRONG_ANSWERS)
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_wrong_answer_catalogue(checker, name, capsys):
     assert_hint(capsys, checker, WRONG_ANSWERS[name])
 
 
@@ -118,24 +218,28 @@ def test_a_vector_where_a_number_is_expected(capsys):
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("answer", [WRONG_ANSWERS["never returns"], WRONG_ANSWERS["sleeps"],
                                     WRONG_ANSWERS["never returns, catching Exception"]])
-def test_a_function_that_never_returns_is_stopped(answer, capsys, short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_a_function_that_never_returns_is_stopped(answer, capsys):
     start = time.monotonic()
-    assert_hint(capsys, check_1_1, answer, f"did not return within {short_time_limit:g} s",
+    assert_hint(capsys, check_1_1, answer, f"did not return within {_checking.TIME_LIMIT_S:g} s",
                 "set_time_limit")
     assert time.monotonic() - start < 5
 
 
-def test_a_stopped_function_leaves_grad_mode_as_it_was(capsys, short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_a_stopped_function_leaves_grad_mode_as_it_was(capsys):
     assert_hint(capsys, check_1_1, WRONG_ANSWERS["never returns, inside no_grad"], "did not return")
     assert torch.is_grad_enabled()
 
 
-def test_without_sigalrm_a_watchdog_thread_stops_the_loop(capsys, short_time_limit, monkeypatch):
+@pytest.mark.usefixtures("short_time_limit")
+def test_without_sigalrm_a_watchdog_thread_stops_the_loop(capsys, monkeypatch):
     monkeypatch.setattr(_checking, "_alarm_usable", lambda: False)  # as on Windows
     assert_hint(capsys, check_1_1, WRONG_ANSWERS["never returns"], "did not return")
 
 
-def test_outside_the_main_thread_the_loop_is_stopped_too(short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_outside_the_main_thread_the_loop_is_stopped_too():
     results = []
 
     def run():
@@ -158,7 +262,8 @@ def test_a_right_answer_within_the_limit_passes(capsys):
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM on this platform")
-def test_an_outer_alarm_and_its_handler_are_put_back(capsys, short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_an_outer_alarm_and_its_handler_are_put_back(capsys):
     fired = []
     handler = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
     signal.setitimer(signal.ITIMER_REAL, 100)
@@ -240,3 +345,18 @@ def test_any_returned_value_gets_a_one_line_hint_from_every_checker(value, capsy
     for name in exercises.__all__:
         if name.startswith("check_"):
             assert_hint(capsys, getattr(exercises, name), lambda *args: value)
+
+
+def test_the_answer_can_be_passed_by_the_name_of_the_argument(capsys):
+    assert verdict(capsys, lambda answer: check_1_1(training_flops=answer), lambda n, d: 6 * n * d)[0]
+
+
+def test_a_cuda_generator_in_use_is_put_back_too(capsys, monkeypatch):
+    """On a GPU machine the checker also saves and restores the CUDA generators (simulated here)."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["the reader's CUDA state"])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    assert_hint(capsys, check_1_1, lambda n, d: None)
+    assert restored == [["the reader's CUDA state"]]

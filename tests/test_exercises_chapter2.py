@@ -7,21 +7,21 @@ from collections import Counter
 import pytest
 import torch
 
-from llm_book.exercises import check_2_1, check_2_2, check_2_3
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit)
+from llm_book.exercises import check_2_1, check_2_2, check_2_3, check_2_4, check_2_5, check_2_6
+from checker_helpers import WRONG_ANSWERS, assert_hint, assert_right, catalogue_tests, expect
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 def stub(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3])
+@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3, check_2_4, check_2_5, check_2_6])
 def test_stub_gets_the_not_written_yet_hint(checker, capsys):
     assert not checker(stub)
     assert "not written yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3])
+@pytest.mark.parametrize("checker", [check_2_1, check_2_2, check_2_3, check_2_4, check_2_5, check_2_6])
 def test_not_a_function(checker, capsys):
     assert not checker("answer")
     assert "expected a function" in capsys.readouterr().out
@@ -164,20 +164,12 @@ CHECKERS = [check_2_1, check_2_2, check_2_3]
 RIGHT_ANSWERS = {check_2_1: bigram_right, check_2_2: embedding_right, check_2_3: probe_right}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 @pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-def test_2_3_wrong_predict_functions(name, capsys, short_time_limit):
+@pytest.mark.usefixtures("short_time_limit")
+def test_2_3_wrong_predict_functions(name, capsys):
     """The function that train_probe returns gets the same catalogue."""
     assert_hint(capsys, check_2_3, lambda f, y, n: WRONG_ANSWERS[name], "predict")
 
@@ -210,3 +202,115 @@ def test_2_3_predict_returning_none_gets_a_hint(capsys):
 
 def test_2_3_whole_numbers_as_floats_are_class_ids_too(capsys):
     assert_right(capsys, check_2_3, lambda f, y, n: (lambda x, p=probe_right(f, y, n): p(x).float()))
+
+
+# ----------------------------------------------------------------------------
+# 2.4 find the bug in causal attention
+# ----------------------------------------------------------------------------
+import math  # noqa: E402
+
+
+def attention_with(mask="tril", dim=-1, scale=True, masked=True):
+    def causal_attention(x):
+        T, C = x.shape[1], x.shape[2]
+        scores = x @ x.transpose(1, 2) / (math.sqrt(C) if scale else 1.0)
+        if masked:
+            keep = torch.ones(T, T, dtype=torch.bool)
+            keep = keep.tril() if mask == "tril" else keep.triu()
+            scores = scores.masked_fill(~keep, -math.inf)
+        return torch.softmax(scores, dim=dim) @ x
+    return causal_attention
+
+
+attention_right = attention_with()
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (attention_with(mask="triu", dim=1), "the code as given"),
+    (attention_with(mask="triu"), "keeps the *later* positions"),
+    (attention_with(dim=1), "softmax runs over the queries"),
+    (attention_with(masked=False), "no mask at all"),
+    (attention_with(scale=False), "not divided by sqrt(C)"),
+    (lambda x: attention_right(x)[:, :, :4], "wrong shape"),
+    (lambda x: attention_right(x) * 2, "wrong values"),
+    (lambda x: (x.mul_(2), attention_right(x))[1], "changed its input in place"),
+    (lambda x: torch.softmax(torch.full((2, 6, 6), -math.inf, dtype=x.dtype), -1) @ x, "nan"),
+])
+def test_2_4_mistakes(answer, phrase, capsys):
+    expect(check_2_4(answer), capsys, False, phrase)
+
+
+def test_2_4_right(capsys):
+    expect(check_2_4(attention_right), capsys, True, "Right")
+
+
+def test_2_4_the_given_buggy_code_gets_the_as_given_hint(capsys):
+    def causal_attention(x):   # the exercise's code, verbatim
+        B, T, C = x.shape
+        scores = x @ x.transpose(1, 2) / math.sqrt(C)
+        mask = torch.ones(T, T, dtype=torch.bool).triu()
+        weights = torch.softmax(scores.masked_fill(~mask, -math.inf), dim=1)
+        return weights @ x
+
+    expect(check_2_4(causal_attention), capsys, False, "the code as given")
+
+
+# ----------------------------------------------------------------------------
+# 2.5 add-k smoothing, derived
+# ----------------------------------------------------------------------------
+def add_k_right(pair_count, context_count, vocab_size, k):
+    return (pair_count + k) / (context_count + k * vocab_size)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda c, n, v, k: c / n, "unsmoothed count ratio"),
+    (lambda c, n, v, k: (c + k) / (n + k), "denominator grows by k * V"),
+    (lambda c, n, v, k: (c + k) / n, "denominator is still N"),
+    (lambda c, n, v, k: (c + k * v) / (n + k * v), "numerator is c + k"),
+    (lambda c, n, v, k: (c + 2 * k) / (n + k * v), "expected a different probability"),
+    (lambda c, n, v, k: "0.1", "one probability"),
+])
+def test_2_5_mistakes(answer, phrase, capsys):
+    expect(check_2_5(answer), capsys, False, phrase)
+
+
+def test_2_5_right(capsys):
+    expect(check_2_5(add_k_right), capsys, True, "Right")
+
+
+def test_2_5_a_context_never_seen_gets_a_hint_not_a_zero_division(capsys):
+    """c / N with N = 0 raises ZeroDivisionError on the unseen-context case: a hint, not a traceback."""
+    def fine_until_an_unseen_context(c, n, v, k):
+        return (c + k) / (n + k * v) if n else c / n
+
+    assert_hint(capsys, check_2_5, fine_until_an_unseen_context, "ZeroDivisionError")
+
+
+# ----------------------------------------------------------------------------
+# 2.6 the majority-class baseline
+# ----------------------------------------------------------------------------
+def majority_right(labels):
+    return torch.bincount(labels).max().item() / len(labels)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda labels: 0.25, "guessing uniformly at random"),
+    (lambda labels: 1 / len(torch.unique(labels)), "guessing uniformly at random"),
+    (lambda labels: torch.bincount(labels).max(), "divide by the number of labels"),
+    (lambda labels: torch.bincount(labels).argmax(), "the most frequent class itself"),
+    (lambda labels: torch.bincount(labels)[torch.bincount(labels) > 0].min() / len(labels), "*least* frequent"),
+    (lambda labels: max(Counter(labels).values()) / len(labels), "a class of its own"),
+    (lambda labels: 0.5, "expected"),
+    (lambda labels: (labels.zero_(), 1.0)[1], "changed the labels in place"),
+])
+def test_2_6_mistakes(answer, phrase, capsys):
+    expect(check_2_6(answer), capsys, False, phrase)
+
+
+def test_2_6_right_with_a_counter_of_plain_ints(capsys):
+    expect(check_2_6(lambda labels: max(Counter(labels.tolist()).values()) / len(labels)), capsys, True, "0.39")
+
+
+CHECKERS += [check_2_4, check_2_5, check_2_6]
+RIGHT_ANSWERS.update({check_2_4: attention_right, check_2_5: add_k_right, check_2_6: majority_right})
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)

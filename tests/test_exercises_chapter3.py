@@ -6,23 +6,26 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4
+import math
+
+from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7
+from llm_book.objectives import mask_tokens, masked_lm_loss
 from llm_book.sampling import greedy
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit)
+from checker_helpers import assert_hint, catalogue_tests, expect
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def stub(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4])
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7])
 def test_stub_gets_the_not_written_yet_hint(checker, capsys):
     assert not checker(stub)
     assert "not written yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4])
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7])
 def test_not_a_function(checker, capsys):
     assert not checker(None)
     assert "expected a function" in capsys.readouterr().out
@@ -183,24 +186,132 @@ def test_3_4_mistakes(answer, phrase, capsys):
 
 
 # ----------------------------------------------------------------------------
+# 3.5 the loss at initialisation (predict, then check)
+# ----------------------------------------------------------------------------
+def test_3_5_right(capsys):
+    expect(check_3_5(lambda V: math.log(V)), capsys, True, "log V")
+    expect(check_3_5(lambda V: -math.log(1 / V)), capsys, True)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda V: math.log2(V), "natural log"),
+    (lambda V: math.log10(V), "log base 10"),
+    (lambda V: 1 / V, "-log of the probability"),
+    (lambda V: -math.log(V), "sign"),
+    (lambda V: V, "not the vocabulary size"),
+    (lambda V: math.log(V - 1), "1/(V - 1)"),
+    (lambda V: 1 - 1 / V, "chance of being wrong"),
+    (lambda V: math.log(35), "right for V = 35 only"),
+    (lambda V: math.log(V) + 0.05, "close to uniform"),
+])
+def test_3_5_mistakes(answer, phrase, capsys):
+    expect(check_3_5(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 3.6 find the bug in a masked-LM step
+# ----------------------------------------------------------------------------
+def mlm_step_right(encoder, batch, real, generator):
+    inputs, labels = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    return masked_lm_loss(encoder(inputs, padding_mask=real).logits, labels)
+
+
+def mlm_step_buggy(encoder, batch, real, generator):
+    inputs, labels = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    return masked_lm_loss(encoder(batch, padding_mask=real).logits, labels)
+
+
+def mlm_step_every_word(encoder, batch, real, generator):
+    inputs, labels = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    return masked_lm_loss(encoder(inputs, padding_mask=real).logits, torch.where(real, batch, -100))
+
+
+def mlm_step_both_bugs(encoder, batch, real, generator):
+    return masked_lm_loss(encoder(batch, padding_mask=real).logits, torch.where(real, batch, -100))
+
+
+def mlm_step_shifted(encoder, batch, real, generator):
+    inputs, labels = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    return masked_lm_loss(encoder(inputs, padding_mask=real).logits[:, :-1], labels[:, 1:])
+
+
+def mlm_step_two_draws(encoder, batch, real, generator):
+    inputs, _ = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    _, labels = mask_tokens(batch, 35, 35, padding_mask=real, generator=generator)
+    return masked_lm_loss(encoder(inputs, padding_mask=real).logits, labels)
+
+
+def mlm_step_in_place(encoder, batch, real, generator):
+    loss = mlm_step_right(encoder, batch, real, generator)
+    batch[0, 0] = 35
+    return loss
+
+
+def test_3_6_right(capsys):
+    expect(check_3_6(mlm_step_right), capsys, True, "corrupted sentence")
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (mlm_step_buggy, "still the bug"),
+    (mlm_step_every_word, "the visible ones too"),
+    (mlm_step_both_bugs, "every word is scored"),
+    (mlm_step_shifted, "shifted by one"),
+    (mlm_step_two_draws, "draw the mask once"),
+    (mlm_step_in_place, "changed `batch` or `real` in place"),
+    (lambda encoder, batch, real, g: encoder(batch).logits, "one number"),
+])
+def test_3_6_mistakes(answer, phrase, capsys):
+    expect(check_3_6(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
+# 3.7 the InfoNCE floor (derive, then measure)
+# ----------------------------------------------------------------------------
+def info_nce_floor_right(n, t):
+    return math.log(1 + (n - 1) * math.exp(-(1 + 1 / (n - 1)) / t))
+
+
+def test_3_7_right(capsys):
+    expect(check_3_7(info_nce_floor_right), capsys, True, "regular simplex")
+
+
+def test_3_7_the_floor_is_reached_by_a_regular_simplex():
+    n, t = 8, 0.5
+    simplex = torch.eye(n, dtype=torch.float64) - 1 / n                     # centred basis: a regular simplex
+    scores = F.normalize(simplex, dim=-1) @ F.normalize(simplex, dim=-1).T / t
+    assert math.isclose(F.cross_entropy(scores, torch.arange(n)).item(), info_nce_floor_right(n, t), rel_tol=1e-12)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):                                                      # random vectors never beat it
+        a = F.normalize(torch.randn(n, 12, generator=g, dtype=torch.float64), dim=-1)
+        assert F.cross_entropy(a @ a.T / t, torch.arange(n)).item() >= info_nce_floor_right(n, t)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda n, t: math.log1p((n - 1) * math.exp(-2 / t)), "cannot all happen at once"),
+    (lambda n, t: math.log1p((n - 1) * math.exp(-1 / t)), "orthogonal negatives"),
+    (lambda n, t: (n - 1) * math.exp(-n / ((n - 1) * t)), "log(1 + that)"),
+    (lambda n, t: 0.0, "above 0"),
+    (lambda n, t: math.log(n), "uniform guess"),
+    (lambda n, t: math.log1p((n - 1) * math.exp(-n * t / (n - 1))), "do not multiply"),
+    (lambda n, t: 0.5, "which value can N unit vectors reach"),
+])
+def test_3_7_mistakes(answer, phrase, capsys):
+    expect(check_3_7(answer), capsys, False, phrase)
+
+
+# ----------------------------------------------------------------------------
 # Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
 # ----------------------------------------------------------------------------
-CHECKERS = [check_3_1, check_3_2, check_3_3, check_3_4]
+CHECKERS = [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7]
 RIGHT_ANSWERS = {check_3_1: lambda x, W1, b1, W2, b2: torch.clamp(x @ W1 + b1, min=0) @ W2 + b2,
                  check_3_2: greedy_right, check_3_3: mlm_right,
-                 check_3_4: lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a)))}
+                 check_3_4: lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a))),
+                 check_3_5: lambda V: torch.log(torch.tensor(float(V))),
+                 check_3_6: lambda encoder, batch, real, g: mlm_step_right(encoder, batch, real, g),
+                 check_3_7: lambda n, t: info_nce_floor_right(n, t)}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 def test_3_2_none_gets_a_hint(capsys):

@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from llm_book.exercises import check_4_1, check_4_2, check_4_3, check_4_4
+from llm_book.exercises import (check_4_1, check_4_2, check_4_3, check_4_4, check_4_5, check_4_6, check_4_7,
+                                check_4_8)
 from llm_book.language import ToyLanguage
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit, stub, verdict)
+from checker_helpers import assert_hint, catalogue_tests, stub, verdict
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 LANG = ToyLanguage()
 
@@ -104,11 +105,78 @@ def test_4_4(capsys):
     assert not ok and "not written yet" in line
 
 
-@pytest.mark.parametrize("checker", [check_4_1, check_4_2, check_4_3, check_4_4])
+@pytest.mark.parametrize("checker", [check_4_1, check_4_2, check_4_3, check_4_4, check_4_5, check_4_6,
+                                     check_4_7, check_4_8])
 def test_checkers_never_print_the_solution(capsys, checker):
     checker(stub)
     out = capsys.readouterr().out
     assert "softmax(" not in out and "math.exp" not in out and "tril" not in out
+
+
+def heads_attention(q, k, v, leak=False, wide=False, columns=False):
+    """Causal multi-head attention over (batch, heads, T, d_k), with Exercise 4.7's bugs optional."""
+    t, d_k = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[1] * d_k if wide else d_k)
+    allowed = torch.ones(t, t, dtype=torch.bool).tril(diagonal=1 if leak else 0)
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-2 if columns else -1) @ v
+
+
+def log_probs(model, idx, shift=True, dim=-1):
+    """log P(x_t | x_<t) for t >= 1, with Exercise 4.8's bugs optional."""
+    log_p = torch.log_softmax(model(idx).logits, dim=dim)
+    rows = log_p[:, :-1] if shift else log_p[:, 1:]
+    return rows.gather(-1, idx[:, 1:, None]).squeeze(-1)
+
+
+def test_4_5(capsys):
+    assert verdict(capsys, check_4_5, lambda d, a, b: d * a * b)[0]
+    for wrong, hint in [(lambda d, a, b: a * b, "one term"), (lambda d, a, b: d, "var_q = var_k = 1"),
+                        (lambda d, a, b: d * (a + b), "multiply"), (lambda d, a, b: math.sqrt(d) * a * b,
+                                                                   "standard deviation"),
+                        (lambda d, a, b: d * d * a * b, "not d_k squared"),
+                        (lambda d, a, b: d * math.sqrt(a * b), "no square root"),
+                        (lambda d, a, b: d + a + b, "sum of d_k independent terms")]:
+        assert_hint(capsys, check_4_5, wrong, hint)
+
+
+def test_4_6(capsys):
+    right = RIGHT_ANSWERS[check_4_6]
+    assert verdict(capsys, check_4_6, right)[0]
+    for wrong, hint in [(lambda h, v, e: (h, v, math.exp(e)), "exponential"),
+                        (lambda h, v, e: (2 ** h, v, math.exp(e)), "not 2"),
+                        (lambda h, v, e: (math.exp(h), 1 / v, math.exp(e)), "1/V"),
+                        (lambda h, v, e: (math.exp(h), math.log(v), math.exp(e)), "log V"),
+                        (lambda h, v, e: (math.exp(h), v, 1 + e), "multiply"),
+                        (lambda h, v, e: (math.exp(h), v, math.exp(-e)), "higher"),
+                        (lambda h, v, e: (math.exp(h), v), "got 2 items")]:
+        assert_hint(capsys, check_4_6, wrong, hint)
+
+
+def test_4_7(capsys):
+    assert verdict(capsys, check_4_7, heads_attention)[0]
+    for flags, hint in [(dict(leak=True), "see the next one"), (dict(wide=True), "one head"),
+                        (dict(columns=True), "columns"), (dict(leak=True, wide=True, columns=True), "3 bugs left"),
+                        (dict(wide=True, columns=True), "2 bugs left")]:
+        assert_hint(capsys, check_4_7, lambda q, k, v, f=flags: heads_attention(q, k, v, **f), hint)
+    assert_hint(capsys, check_4_7, lambda q, k, v: q, "other values")
+    assert_hint(capsys, check_4_7, lambda q, k, v: q[0], "wrong shape")
+
+    def in_place(q, k, v):
+        q.mul_(2)
+        return heads_attention(q, k, v)
+
+    assert_hint(capsys, check_4_7, in_place, "in place")
+
+
+def test_4_8(capsys):
+    assert verdict(capsys, check_4_8, log_probs)[0]
+    for wrong, hint in [(lambda m, i: log_probs(m, i, shift=False), "off by one"),
+                        (lambda m, i: log_probs(m, i, dim=1), "over the positions"),
+                        (lambda m, i: log_probs(m, i, shift=False, dim=1), "two bugs"),
+                        (lambda m, i: log_probs(m, i).exp(), "probabilities"),
+                        (lambda m, i: torch.log_softmax(m(i).logits, -1).amax(-1), "first word has no prediction"),
+                        (lambda m, i: -log_probs(m, i), "above 0")]:
+        assert_hint(capsys, check_4_8, wrong, hint)
 
 
 # ----------------------------------------------------------------------------
@@ -121,22 +189,17 @@ def sentence_probability(words):
     return p
 
 
-CHECKERS = [check_4_1, check_4_2, check_4_3, check_4_4]
+CHECKERS = [check_4_1, check_4_2, check_4_3, check_4_4, check_4_5, check_4_6, check_4_7, check_4_8]
 RIGHT_ANSWERS = {check_4_1: sentence_probability, check_4_2: softmax_attention(math.sqrt),
                  check_4_3: lambda ps: math.exp(-sum(map(math.log, ps)) / len(ps)),
-                 check_4_4: causal(float("-inf"))}
+                 check_4_4: causal(float("-inf")),
+                 check_4_5: lambda d_k, var_q, var_k: d_k * var_q * var_k,
+                 check_4_6: lambda h, v, extra: (math.exp(h), v, math.exp(extra)),
+                 check_4_7: lambda q, k, v: heads_attention(q, k, v),
+                 check_4_8: lambda model, idx: log_probs(model, idx)}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 @pytest.mark.parametrize("checker", [check_4_1, check_4_3])

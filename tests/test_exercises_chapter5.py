@@ -11,8 +11,8 @@ import torch
 from llm_book.exercises import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
 from llm_book.sampling import top_p_filter
 from llm_book.training import lr_at
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, expect, global_state,  # noqa: F401
-                             global_state_kept, retyped, short_time_limit)
+from checker_helpers import assert_hint, assert_right, catalogue_tests, expect, global_state
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def stub(*args):
@@ -234,16 +234,7 @@ RIGHT_ANSWERS = {check_5_1: padded_attention, check_5_2: count, check_5_3: sched
                  check_5_4: my_top_k, check_5_5: my_top_p}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 @pytest.mark.parametrize("answer", [lambda *a: torch.tensor(lr_at(*a)), lambda *a: np.float32(lr_at(*a)),

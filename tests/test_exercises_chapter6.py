@@ -9,8 +9,8 @@ import torch
 
 from llm_book.exercises import check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6
 from llm_book.translation import MEASURE_WORDS, PLACES, PREPOSITIONS
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit, stub, verdict)
+from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def check_stub(capsys, checker):
@@ -248,16 +248,7 @@ RIGHT_ANSWERS = {check_6_1: completion_targets, check_6_2: extend_embedding, che
                  check_6_4: mmr, check_6_5: modified_precision, check_6_6: place_to_chinese}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 def test_6_1_fractional_ids_get_a_hint(capsys):

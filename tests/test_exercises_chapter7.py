@@ -8,8 +8,8 @@ import torch
 
 from llm_book.bpe import merge as package_merge
 from llm_book.exercises import check_7_1, check_7_2, check_7_3
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit, stub, verdict)
+from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def test_7_1(capsys):
@@ -111,16 +111,7 @@ CHECKERS = [check_7_1, check_7_2, check_7_3]
 RIGHT_ANSWERS = {check_7_1: merge, check_7_2: most_frequent_pair, check_7_3: split_c_attn}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 def test_7_1_a_numpy_array_is_compared_by_value(capsys):

@@ -8,8 +8,8 @@ import torch
 
 from llm_book.calibration import expected_calibration_error
 from llm_book.exercises import check_8_1, check_8_2, check_8_3
-from checker_helpers import (KINDS, WRONG_ANSWERS, assert_hint, assert_right, global_state_kept,  # noqa: F401
-                             retyped, short_time_limit, stub, verdict)
+from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
+from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
 def fit(n, loss):
@@ -105,16 +105,7 @@ CHECKERS = [check_8_1, check_8_2, check_8_3]
 RIGHT_ANSWERS = {check_8_1: fit, check_8_2: ece_variant("right"), check_8_3: impossible_mass}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_right_answer_in_every_type(checker, kind, capsys):
-    assert_right(capsys, checker, retyped(RIGHT_ANSWERS[checker], kind))
-
-
-@pytest.mark.parametrize("name", WRONG_ANSWERS)
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_wrong_answer_catalogue(checker, name, capsys, short_time_limit):
-    assert_hint(capsys, checker, WRONG_ANSWERS[name])
+test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
 
 
 def test_8_1_a_pair_as_a_tensor_is_right(capsys):

@@ -114,3 +114,26 @@ def test_format_count():
     assert format_count(None, missing="-") == "-"
     with pytest.raises(ValueError, match=r"`value` \(=-1\) has to be a non-negative number or None"):
         format_count(-1)
+
+
+def test_every_model_has_a_sourced_release_month_and_the_table_is_in_date_order():
+    models = load_landmarks()
+    assert all(m.month is not None and m.source("month") for m in models)
+    dates = [m.date for m in models]
+    assert dates == sorted(dates)
+    gpt = landmark("GPT")
+    assert gpt.month == 6 and "June 2018" in gpt.source("month")
+    assert 2018 < gpt.date < landmark("BERT-base").date < 2019
+
+
+@pytest.mark.parametrize("month", [0, 13, 6.5, True])
+def test_a_month_outside_1_to_12_is_refused(tmp_path, month):
+    path = write_table(tmp_path, month=month)
+    with pytest.raises(ValueError, match=r"X: `month` .* has to be a whole number from 1 to 12"):
+        load_landmarks(path)
+
+
+def test_a_month_without_source_is_refused_and_no_month_is_mid_year(tmp_path):
+    with pytest.raises(ValueError, match=r"X: `month` \(=3\) has no source"):
+        load_landmarks(write_table(tmp_path, month=3))
+    assert load_landmarks(write_table(tmp_path))[0].date == 2020.5

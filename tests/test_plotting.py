@@ -132,6 +132,27 @@ def test_plot_landmark_timeline_draws_every_published_size():
         plotting.plot_landmark_timeline([])
 
 
+def test_plot_landmark_timeline_places_models_by_date_with_no_overlapping_names():
+    from llm_book.landmarks import load_landmarks
+
+    models = load_landmarks()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    plotting.plot_landmark_timeline(models, ax=ax)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    names = {m.name: m for m in models if m.parameters is not None}
+    labels = [t for t in ax.texts if t.get_text() in names]
+    for t in labels:  # each name points at its model's release date, not at its place in the list
+        assert t.xy[0] == pytest.approx(names[t.get_text()].date)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    overlapping = [(a.get_text(), b.get_text()) for i, a in enumerate(labels) for j, b in enumerate(labels)
+                   if i < j and boxes[i].overlaps(boxes[j])]
+    assert not overlapping
+    low, high = ax.get_ylim()  # the axis spans the sizes drawn, not empty decades above them
+    assert high < 3.01 * max(m.parameters for m in names.values()) < 1e13
+    plt.close(fig)
+
+
 def test_plot_scaling_law_draws_points_and_fits():
     from llm_book.scaling import PowerLaw
 
@@ -203,3 +224,77 @@ def test_plot_alignment_errors():
         plotting.plot_alignment(torch.zeros(2, 3), ["a", "b", "c"], ["x", "y"], fallback_labels=["x"])
     with pytest.raises(ValueError, match=r"`gold` has to have the shape of `weights`"):
         plotting.plot_alignment(torch.zeros(2, 3), ["a", "b", "c"], ["x", "y"], gold=torch.zeros(3, 3))
+
+
+# --- Chapter 2 (second edition): the exact distribution stands out; seeds shown as points ---
+
+def test_plot_distributions_draws_the_reference_as_an_outline_not_a_bar():
+    tokens = ["a", "b", "c", "d"]
+    ax = plotting.plot_distributions({"exact": [0.5, 0.3, 0.2, 0.0], "model": [0.4, 0.4, 0.1, 0.1],
+                                      "other": [0.25, 0.25, 0.25, 0.25]}, tokens, top=3, reference="exact")
+    outlines = [p for p in ax.patches if p.get_facecolor()[3] == 0]
+    assert len(outlines) == 3 and len(ax.patches) == 3 * 3          # 3 outlines + 2 models x 3 tokens
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["exact", "model", "other"]
+    assert len(ax.lines) == 1                                        # the reference's markers
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"`reference` \(='truth'\) has to be one of the labels"):
+        plotting.plot_distributions({"exact": [0.5, 0.3, 0.2, 0.0]}, tokens, reference="truth")
+
+
+def test_plot_accuracy_vs_labels_points_and_baseline_label():
+    ax = plotting.plot_accuracy_vs_labels([8, 16], {"a": [0.8, 0.9]}, points={"a": [[0.7, 0.9], [0.85, 0.95]]},
+                                          chance=0.39, chance_label="majority class")
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "majority class (0.39)"
+    assert len(ax.lines) == 1 + 2 + 1                                 # the line, one dot group per size, baseline
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"`points\['a'\]` needs one list of runs per size \(2\), got 1"):
+        plotting.plot_accuracy_vs_labels([8, 16], {"a": [0.8, 0.9]}, points={"a": [[0.7]]})
+
+
+# ----------------------------------------------------------------------------
+# Chapter 4: attention panels sharing one colour bar, the chain rule as one overlaid chart
+# ----------------------------------------------------------------------------
+def test_plot_attention_shared_colour_bar_and_highlight():
+    fig, axes = plt.subplots(1, 2)
+    weights = torch.tensor([[1.0, 0.0], [0.3, 0.7]])
+    for ax in axes:
+        plotting.plot_attention(weights, ["a", "b"], ax=ax, colorbar=False, vmax=1.0, highlight=(1, 0))
+    assert len(fig.axes) == 2                                   # no colour bar of their own
+    assert axes[0].images[0].get_clim() == (0.0, 1.0)
+    outlines = [p for p in axes[0].patches if isinstance(p, matplotlib.patches.Rectangle)]
+    assert len(outlines) == 1 and outlines[0].get_xy() == (-0.5, 0.5)
+    plotting.plot_attention(weights, ["a", "b"])                # the default keeps its own colour bar
+    assert len(plt.gcf().axes) == 2
+    with pytest.raises(ValueError, match="highlight"):
+        plotting.plot_attention(weights, ["a", "b"], highlight=(2, 0))
+
+
+def test_plot_chain_rule_overlays_exact_and_model_on_linear_bars():
+    words = "The cat sat on the".split()
+    fig, ax = plt.subplots()
+    top = plotting.plot_chain_rule(words, [0.2, 0.4, 0.6, 0.8], ax=ax, model_conditionals=[0.2, 0.42, 0.59, 0.8])
+    assert top.get_yscale() == "linear" and len(top.patches) == 8      # exact and model bars, one chart
+    product = [a for a in fig.axes if a is not top]
+    assert len(product) == 1 and product[0].get_yscale() == "log"
+    assert product[0].lines[0].get_ydata()[-1] == pytest.approx(0.0384)
+    assert len(product[0].lines) == 2
+    with pytest.raises(ValueError, match="model_conditionals"):
+        plotting.plot_chain_rule(words, [0.2, 0.4, 0.6, 0.8], model_conditionals=[0.2])
+    with pytest.raises(ValueError, match="one probability per word"):
+        plotting.plot_chain_rule(words, [0.2])
+
+
+def test_plot_mask_draws_two_states_and_no_colourbar():
+    import torch
+
+    from llm_book.attention import causal_mask
+
+    fig, ax = plt.subplots()
+    plotting.plot_mask(causal_mask(3), ["a", "b", "c"], title="causal")
+    ax = plt.gca()
+    image = ax.images[0].get_array()
+    assert image.tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+    assert len(ax.figure.axes) == 1 and ax.get_title() == "causal"  # no colourbar axes
+    with pytest.raises(ValueError, match=r"`mask` has to be 2-D \(3, 2\)"):
+        plotting.plot_mask(torch.ones(3, 3), ["a", "b", "c"], ["x", "y"])
+    plt.close("all")

@@ -89,3 +89,42 @@ def test_generation_and_probabilities_restore_the_setting(two_threads, toy_gpt):
     generate(model, start, max_new_tokens=3, generator=torch.Generator().manual_seed(0))
     next_token_distribution(model, tokenizer, ["The"])
     assert torch.get_num_threads() == 2
+
+
+def _helpers_that_run_a_model(model, tokenizer, language):
+    from llm_book.calibration import toy_language_logits
+    from llm_book.finetuning import complete
+    from llm_book.probability import language_cross_entropy, model_sentence_probability
+    from llm_book.sampling import beam_search, greedy
+
+    start = torch.tensor([tokenizer.encode(["The"])])
+    return {
+        "next_token_distribution": lambda: next_token_distribution(model, tokenizer, ["The"]),
+        "model_sentence_probability": lambda: model_sentence_probability(model, tokenizer, ["The", "cat"]),
+        "language_cross_entropy": lambda: language_cross_entropy(model, tokenizer, language),
+        "generate": lambda: generate(model, start, max_new_tokens=2, generator=torch.Generator().manual_seed(0)),
+        "greedy": lambda: greedy(model, start, max_new_tokens=2),
+        "beam_search": lambda: beam_search(model, start, beam_width=2, max_new_tokens=2),
+        "complete": lambda: complete(model, tokenizer, [["The", "cat"]], max_new_tokens=2),
+        "toy_language_logits": lambda: toy_language_logits(model, tokenizer, language),
+    }
+
+
+HELPERS = ["next_token_distribution", "model_sentence_probability", "language_cross_entropy", "generate",
+           "greedy", "beam_search", "complete", "toy_language_logits"]
+
+
+@pytest.mark.parametrize("name", HELPERS)
+def test_helpers_run_the_tiny_model_on_one_thread(name, two_threads, toy_gpt, lang, monkeypatch):
+    model, tokenizer = toy_gpt
+    seen = []
+    forward = type(model).forward
+
+    def recording_forward(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", recording_forward)
+    _helpers_that_run_a_model(model, tokenizer, lang)[name]()
+    assert seen and set(seen) == {1}, f"{name} ran the model with {sorted(set(seen))} threads"
+    assert torch.get_num_threads() == 2

@@ -109,13 +109,16 @@ def _report(verdict: Verdict) -> Verdict:
 
 
 def checker(body: Callable[..., Verdict]) -> Callable[..., Verdict]:
-    """Make ``body(answer)`` a checker: global state kept, any exception a hint, one printed line."""
+    """Make ``body(answer)`` a checker: global state kept, any exception a hint, one printed line.
+
+    The verdict path is here and only here: the body returns a :class:`Verdict`, ``run`` reports it.
+    """
 
     @functools.wraps(body)
-    def run(answer) -> Verdict:
+    def run(*args, **kwargs) -> Verdict:
         with _global_state_kept():
             try:
-                verdict = body(answer)
+                verdict = body(*args, **kwargs)
                 if not isinstance(verdict, Verdict):
                     raise TypeError(f"the checker returned {type(verdict).__name__}, not a Verdict")
             except Exception as err:  # a shape or type no check foresaw: a hint, never a traceback
@@ -162,7 +165,10 @@ def _global_state_kept(seed: int = SEED) -> Iterator[None]:
 # Calling the reader's code
 # ---------------------------------------------------------------------------
 class _Timeout(BaseException):
-    """Raised inside a reader's function that ran out of time (a BaseException: `except Exception` cannot swallow it)."""
+    """Raised inside a reader's function that ran out of time.
+
+    A BaseException, so that the reader's own ``except Exception`` cannot swallow it.
+    """
 
 
 def _alarm_usable() -> bool:
@@ -356,7 +362,10 @@ def _same(got: _Num | float, expected: float) -> bool:
 
 
 def _tensor(x, what: str = "a tensor") -> tuple[torch.Tensor | None, str | None]:
-    """Read a tensor, numpy array or (nested) list of numbers; ``(CPU tensor in its own dtype, None)`` or ``(None, hint)``."""
+    """Read a tensor, numpy array or (nested) list of numbers.
+
+    Returns ``(CPU tensor in its own dtype, None)`` or ``(None, hint)``.
+    """
     if isinstance(x, torch.Tensor):
         t = x.detach()
     elif isinstance(x, (list, tuple)) and x and all(isinstance(v, torch.Tensor) for v in x):
@@ -431,7 +440,10 @@ def _int_list(x, what: str = "a list of integers") -> tuple[list[int] | None, st
 
 
 def _items(x, n: int | None = None, what: str = "a tuple") -> tuple[list | None, str | None]:
-    """The items of a tuple, list, or 1-D array/tensor (``n`` of them when given); ``(items, None)`` or ``(None, hint)``."""
+    """The items of a tuple, list, or 1-D array/tensor (``n`` of them when given).
+
+    Returns ``(items, None)`` or ``(None, hint)``.
+    """
     if isinstance(x, (tuple, list)):
         items = list(x)
     elif isinstance(x, (torch.Tensor, np.ndarray)) and x.ndim == 1:

@@ -10,6 +10,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _describe, _nonfinite_hint,
                                           _number, _tensor, _verdict, checker)
+from llm_book.exercises._checking import _close as _near
 
 _CORPUS = [
     ["The", "cat", "sat", "<eos>"],
@@ -170,3 +171,144 @@ def check_2_3(train_probe: Callable) -> Verdict:
                                f"really trained (loss.backward(), optimizer.step())?")
     return _verdict(False, f"test accuracy {accuracy:.2f}; these clusters are easy, aim for 0.9: train "
                            f"longer or with a larger learning rate.")
+
+
+# ----------------------------------------------------------------------------
+# 2.4 find the bug: causal self-attention computed all at once
+# ----------------------------------------------------------------------------
+def _attention(x: torch.Tensor, causal: str = "past", softmax_dim: int = -1, scale: bool = True) -> torch.Tensor:
+    """softmax(x x^T / sqrt(C)) x with a mask; variants for the hints (float64)."""
+    T, C = x.shape[1], x.shape[2]
+    scores = x @ x.transpose(1, 2) / (math.sqrt(C) if scale else 1.0)
+    if causal != "none":
+        mask = torch.ones(T, T, dtype=torch.bool)
+        mask = mask.tril() if causal == "past" else mask.triu()
+        scores = scores.masked_fill(~mask, -math.inf)
+    return torch.softmax(scores, dim=softmax_dim) @ x
+
+
+@checker
+def check_2_4(causal_attention: Callable) -> Verdict:
+    """Exercise 2.4: ``causal_attention(x)``: ``softmax(x x^T / sqrt(C))`` with a causal mask, times ``x``."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 6, 8, generator=g, dtype=torch.float64)
+    expected = _attention(x)
+    given = x.clone()
+    got, hint = _call(causal_attention, given)
+    if hint:
+        return _verdict(False, hint)
+    if not torch.equal(given, x):
+        return _verdict(False, "your function changed its input in place; attention only reads x.")
+    got, hint = _tensor(got, "a tensor of shape (batch, T, C)")
+    if hint:
+        return _verdict(False, hint)
+    if got.shape != expected.shape:
+        return _verdict(False, f"wrong shape: expected {tuple(expected.shape)} (batch, T, C), got {tuple(got.shape)}.")
+    if _allclose(got, expected, atol=1e-5):
+        return _verdict(True, "each row sums to 1 over the positions it may see, the past and itself.")
+    if hint := _nonfinite_hint(got):
+        return _verdict(False, hint + " (A row whose every score is masked has nothing to take the softmax over.)")
+    if _allclose(got, _attention(x, causal="future", softmax_dim=1), atol=1e-5):
+        return _verdict(False, "this is the code as given: both bugs are still there (which positions the mask "
+                               "keeps, and the axis of the softmax).")
+    if _allclose(got, _attention(x, causal="future"), atol=1e-5):
+        return _verdict(False, "the softmax is right now, but the mask keeps the *later* positions: position t may "
+                               "see positions j <= t, the lower triangle (tril), not triu.")
+    if _allclose(got, _attention(x, softmax_dim=1), atol=1e-5):
+        return _verdict(False, "the mask is right now, but the softmax runs over the queries (dim=1): each row "
+                               "(one query's weights over the keys) must sum to 1, so take it over the last axis.")
+    if _allclose(got, _attention(x, causal="none"), atol=1e-5):
+        return _verdict(False, "no mask at all: every position reads the words after it too, which a model that "
+                               "predicts the next word must not see.")
+    if _allclose(got, _attention(x, scale=False), atol=1e-5):
+        return _verdict(False, "mask and softmax are right, but the scores are not divided by sqrt(C) "
+                               "(the original had that part right).")
+    return _verdict(False, "right shape, wrong values: scores = x @ x^T / sqrt(C), mask with tril, softmax over "
+                           "the last axis, times x.")
+
+
+# ----------------------------------------------------------------------------
+# 2.5 derive add-k smoothing
+# ----------------------------------------------------------------------------
+_SMOOTHING_CASES = [(3, 20, 35, 0.01), (0, 20, 35, 0.01), (0, 20, 35, 1.0), (5, 5, 10, 0.5), (0, 0, 35, 0.01),
+                    (7, 40, 35, 1.0)]
+
+
+@checker
+def check_2_5(add_k_probability: Callable) -> Verdict:
+    """Exercise 2.5: ``add_k_probability(pair_count, context_count, vocab_size, k)`` = (c + k) / (N + k V)."""
+    for c, n, v, k in _SMOOTHING_CASES:
+        expected = (c + k) / (n + k * v)
+        got, hint = _call(add_k_probability, c, n, v, k)
+        if hint:
+            return _verdict(False, hint)
+        got, hint = _number(got, "one probability (a number)")
+        if hint:
+            return _verdict(False, f"for pair_count={c}, context_count={n}, vocab_size={v}, k={k}: {hint}")
+        if _near(got, expected, rel_tol=1e-9):
+            continue
+        case = f"for pair_count={c}, context_count={n}, vocab_size={v}, k={k}"
+        if n > 0 and _near(got, c / n, rel_tol=1e-9):
+            return _verdict(False, f"{case} this is the unsmoothed count ratio c/N: an unseen pair still gets "
+                                   f"probability 0. Add k to every count.")
+        if n + k > 0 and _near(got, (c + k) / (n + k), rel_tol=1e-9):
+            return _verdict(False, f"{case} the numerator is right, but the probabilities of all {v} words "
+                                   f"would sum to more than 1: every one of the V words got k extra counts, so "
+                                   f"the denominator grows by k * V.")
+        if n > 0 and _near(got, (c + k) / n, rel_tol=1e-9):
+            return _verdict(False, f"{case} the denominator is still N: the {v} words got k extra counts each, "
+                                   f"so divide by N + k * V, or the distribution sums to more than 1.")
+        if _near(got, (c + k * v) / (n + k * v), rel_tol=1e-9):
+            return _verdict(False, f"{case} the denominator is right, but each word gets k extra counts, not "
+                                   f"k * V: the numerator is c + k.")
+        return _verdict(False, f"{case} expected a different probability, got {float(got):.6g}: write the count "
+                               f"table after adding k to each of the V cells, then divide.")
+    return _verdict(True, "(c + k) / (N + k V): unseen words get k / (N + k V) each, and the V probabilities sum to 1.")
+
+
+# ----------------------------------------------------------------------------
+# 2.6 predict then check: the majority-class baseline
+# ----------------------------------------------------------------------------
+_LABEL_SETS = [[0] * 155 + [1] * 126 + [2] * 77 + [3] * 42, [2, 2, 1, 0, 2, 1, 2, 3, 2, 0], [1, 1, 1, 3]]
+
+
+@checker
+def check_2_6(majority_baseline: Callable) -> Verdict:
+    """Exercise 2.6: ``majority_baseline(labels)``: test accuracy of always answering the most frequent class."""
+    for labels in _LABEL_SETS:
+        shuffled = torch.tensor(labels)[torch.randperm(len(labels), generator=torch.Generator().manual_seed(6))]
+        given = shuffled.clone()
+        counts = torch.bincount(shuffled, minlength=4)
+        expected = counts.max().item() / len(labels)
+        got, hint = _call(majority_baseline, given)
+        if hint:
+            return _verdict(False, hint)
+        if not torch.equal(given, shuffled):
+            return _verdict(False, "your function changed the labels in place; only read them.")
+        got, hint = _number(got, "one accuracy (a number between 0 and 1)")
+        if hint:
+            return _verdict(False, hint)
+        if _near(got, expected, rel_tol=1e-6):
+            continue
+        case = f"for labels with counts {counts.tolist()}"
+        if _near(got, 1 / len(counts.nonzero()), rel_tol=1e-6) or _near(got, 0.25, rel_tol=1e-6):
+            return _verdict(False, f"{case} that is 1 / (number of classes), the expected accuracy of guessing "
+                                   f"uniformly at random; a classifier that ignores its input does better by "
+                                   f"always answering the most frequent class.")
+        if _near(got, counts.max().item(), rel_tol=1e-6):
+            return _verdict(False, f"{case} this is the count of the most frequent class; divide by the number "
+                                   f"of labels to get an accuracy.")
+        if _near(got, counts.argmax().item(), rel_tol=1e-6):
+            return _verdict(False, f"{case} this is the most frequent class itself; return the accuracy of "
+                                   f"always answering it (its share of the labels).")
+        if _near(got, 1 / len(labels), rel_tol=1e-6):
+            return _verdict(False, f"{case} you got 1 / (number of labels): every label was counted as a class "
+                                   f"of its own. The elements of a tensor are distinct Python objects (a Counter "
+                                   f"sees them all as different); count with labels.tolist() or torch.bincount.")
+        nonzero = counts[counts > 0]
+        if _near(got, nonzero.min().item() / len(labels), rel_tol=1e-6):
+            return _verdict(False, f"{case} this is the share of the *least* frequent class; take the most "
+                                   f"frequent.")
+        return _verdict(False, f"{case} expected {expected:.3f}, got {float(got):.3f}: count each class, take the "
+                               f"largest count, divide by the number of labels.")
+    return _verdict(True, "0.39 on the 400 test sentences, not 0.25: the line to beat is the majority class.")

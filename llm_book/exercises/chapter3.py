@@ -1,8 +1,10 @@
-"""Checkers for Chapter 3's exercises (the FFN, greedy generation, masked LM and InfoNCE losses)."""
+"""Checkers for Chapter 3's exercises (the FFN, greedy generation, masked LM and InfoNCE losses, the loss
+at initialisation, a masked-LM bug, the InfoNCE floor)."""
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -177,3 +179,143 @@ def check_3_4(info_nce: Callable) -> Verdict:
             return _verdict(False, message)
     return _verdict(False, "the value is off: cos(a_i, b_j) / temperature as scores, then the cross-entropy "
                            "with target i for row i.")
+
+
+@checker
+def check_3_5(loss_at_init: Callable) -> Verdict:
+    """Exercise 3.5: ``loss_at_init(vocab_size)``: the cross-entropy of an untrained model, log V (in nats)."""
+    sizes = (35, 2, 36, 50257)
+    for vocab_size in sizes:
+        expected = math.log(vocab_size)
+        mistakes = [
+            (math.log2(vocab_size), "that is log base 2 (bits); PyTorch's cross-entropy uses the natural log "
+                                    "(nats): math.log."),
+            (math.log10(vocab_size), "that is log base 10; the cross-entropy uses the natural log: math.log."),
+            (1 / vocab_size, "1 / V is the probability an untrained model gives every word; the loss is "
+                             "-log of the probability of the right word."),
+            (-math.log(vocab_size), "sign: the loss is -log P(right word), and -log(1/V) = +log V."),
+            (float(vocab_size), "the loss is -log of a probability, not the vocabulary size."),
+            (math.log(vocab_size - 1) if vocab_size > 2 else math.nan,
+             "all V words share the probability evenly, the right one included: 1/V, not 1/(V - 1)."),
+            (1 - 1 / vocab_size, "that is the chance of being wrong; the loss is -log P(right word)."),
+        ]
+        got, hint = _call(loss_at_init, vocab_size)
+        if hint:
+            return _verdict(False, hint)
+        value, hint = _number(got, "one number, the loss you predict")
+        if hint:
+            return _verdict(False, hint)
+        if _close(value, expected, rel_tol=1e-6):
+            continue
+        if vocab_size != sizes[0] and _close(value, math.log(sizes[0]), rel_tol=1e-6):
+            return _verdict(False, f"right for V = {sizes[0]} only: for vocab_size={vocab_size} your function "
+                                   f"returned the same number; use the argument.")
+        for wrong, message in mistakes:
+            if _close(value, wrong, rel_tol=1e-6):
+                return _verdict(False, f"for vocab_size={vocab_size}: {message}")
+        return _verdict(False, f"for vocab_size={vocab_size} you predict {float(value):.4g}. Hint: an untrained "
+                               f"model's logits are all close to 0, so its softmax is close to uniform.")
+    return _verdict(True, "logits near 0 give a uniform softmax, P = 1/V for every word, so the loss starts at "
+                          "-log(1/V) = log V.")
+
+
+_MASK_ID, _N_WORDS = 35, 35  # the notebook's masked-LM vocabulary: 35 words, then <mask>
+
+
+def _mlm_step_case():
+    """A small encoder, a padded batch and a generator seed for Exercise 3.6."""
+    from llm_book.model import GPT, GPTConfig
+
+    torch.manual_seed(36)  # the checker's global state is restored afterwards
+    encoder = GPT(GPTConfig(vocab_size=_N_WORDS + 1, block_size=8, n_layer=1, n_head=2, n_embd=16, causal=False))
+    encoder.eval()
+    g = torch.Generator().manual_seed(36)
+    batch = torch.randint(_N_WORDS, (6, 8), generator=g)
+    real = torch.ones(6, 8, dtype=torch.bool)
+    real[1, 5:], real[4, 3:] = False, False
+    return encoder, batch, real
+
+
+@checker
+def check_3_6(masked_lm_step: Callable) -> Verdict:
+    """Exercise 3.6: the masked-LM step with its bug fixed: the encoder must read the corrupted inputs."""
+    from llm_book.objectives import mask_tokens, masked_lm_loss
+
+    encoder, batch, real = _mlm_step_case()
+    inputs, labels = mask_tokens(batch, _MASK_ID, _N_WORDS, padding_mask=real,
+                                 generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        logits_seen = encoder(inputs, padding_mask=real).logits
+        logits_original = encoder(batch, padding_mask=real).logits
+        expected = masked_lm_loss(logits_seen, labels).item()
+        every_word = torch.where(real, batch, torch.full_like(batch, -100))
+        mistakes = [
+            (masked_lm_loss(logits_original, labels).item(),
+             "still the bug: the encoder reads `batch`, the original sentences, so it sees every word it is "
+             "asked to predict. Feed it the corrupted `inputs`."),
+            (masked_lm_loss(logits_seen, every_word).item(),
+             "that scores every real word, the visible ones too; score only the targets (`labels` from "
+             "mask_tokens, -100 elsewhere)."),
+            (masked_lm_loss(logits_original, every_word).item(),
+             "the encoder reads the original `batch` and every word is scored: feed it `inputs` and score "
+             "only the `labels` of mask_tokens."),
+            (masked_lm_loss(logits_seen[:, :-1], labels[:, 1:]).item(),
+             "the positions are shifted by one: that is the causal LM's shift. A masked LM predicts the word "
+             "at its own position."),
+        ]
+    model_copy, batch_copy, real_copy = copy.deepcopy(encoder), batch.clone(), real.clone()
+    got, hint = _call(masked_lm_step, model_copy, batch_copy, real_copy, torch.Generator().manual_seed(5))
+    if hint:
+        return _verdict(False, hint)
+    if not (torch.equal(batch_copy, batch) and torch.equal(real_copy, real)):
+        return _verdict(False, "your function changed `batch` or `real` in place; mask_tokens returns new "
+                               "tensors, use those.")
+    value, hint = _number(got, "one number, the loss (a 0-d tensor)")
+    if hint:
+        return _verdict(False, hint)
+    if _close(value, expected, rel_tol=1e-5):
+        return _verdict(True, "the encoder now reads the corrupted sentence and has to infer the hidden words "
+                              "from both sides.")
+    for wrong, message in mistakes:
+        if _close(value, wrong, rel_tol=1e-5):
+            return _verdict(False, message)
+    return _verdict(False, "the value is off: draw the mask once with mask_tokens(batch, mask_id, n_words, "
+                           "padding_mask=real, generator=generator), run the encoder on the corrupted inputs, "
+                           "then masked_lm_loss(logits, labels).")
+
+
+@checker
+def check_3_7(info_nce_floor: Callable) -> Verdict:
+    """Exercise 3.7: ``info_nce_floor(n, temperature)``: the smallest InfoNCE loss N unit vectors can reach."""
+    for n, temperature in ((8, 0.1), (8, 1.0), (2, 0.5), (16, 0.3)):
+        expected = math.log1p((n - 1) * math.exp(-n / ((n - 1) * temperature)))
+        mistakes = [
+            (math.log1p((n - 1) * math.exp(-2 / temperature)),
+             "negatives at cosine -1 cannot all happen at once: for N unit vectors the mean cosine between "
+             "different ones is at least -1/(N-1) (expand |v_1 + ... + v_N|^2 >= 0)."),
+            (math.log1p((n - 1) * math.exp(-1 / temperature)),
+             "orthogonal negatives (cosine 0) are not the best the vectors can do: they can spread further "
+             "apart, to cosine -1/(N-1) each."),
+            ((n - 1) * math.exp(-n / ((n - 1) * temperature)),
+             "close: that is the sum inside the log; the loss is log(1 + that)."),
+            (0.0, "at a finite temperature the softmax never gives the positive probability 1: the floor is above 0."),
+            (math.log(n), "log N is the loss when every score is the same (a uniform guess), not the smallest one."),
+            (math.log1p((n - 1) * math.exp(-n / ((n - 1) / temperature))),
+             "divide the cosines by the temperature, do not multiply."),
+        ]
+        got, hint = _call(info_nce_floor, n, temperature)
+        if hint:
+            return _verdict(False, hint)
+        value, hint = _number(got, "one number, the smallest possible loss")
+        if hint:
+            return _verdict(False, hint)
+        if _close(value, expected, rel_tol=1e-6, abs_tol=1e-12):
+            continue
+        for wrong, message in mistakes:
+            if _close(value, wrong, rel_tol=1e-6, abs_tol=1e-12):
+                return _verdict(False, f"for N={n}, temperature={temperature}: {message}")
+        return _verdict(False, f"for N={n}, temperature={temperature} you return {float(value):.4g}. Hint: at the "
+                               f"floor a_i = b_i (cosine 1) and all negatives have the same cosine; which value "
+                               f"can N unit vectors reach?")
+    return _verdict(True, "the positives at cosine 1, the negatives at -1/(N-1) (a regular simplex): "
+                          "log(1 + (N-1) exp(-N / ((N-1) temperature))).")

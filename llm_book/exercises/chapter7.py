@@ -61,7 +61,9 @@ def check_7_2(most_frequent_pair: Callable) -> Verdict:
         got, hint = _call(most_frequent_pair, list(ids))
         if hint:
             return _verdict(False, hint)
-        if (isinstance(got, numbers.Integral) and not isinstance(got, bool)) or (isinstance(got, (torch.Tensor, np.ndarray)) and got.ndim == 0):
+        one_number = (isinstance(got, numbers.Integral) and not isinstance(got, bool)) or \
+            (isinstance(got, (torch.Tensor, np.ndarray)) and got.ndim == 0)
+        if one_number:
             return _verdict(False, "return the pair itself, a tuple (id_a, id_b), not its count.")
         pair, hint = _int_list(got, "a tuple of two ids")
         if hint:

@@ -41,9 +41,9 @@ def check_8_1(fit_power_law: Callable) -> Verdict:
     if _close(alpha, -alpha_star, rel_tol=1e-4):
         return _verdict(False, "sign: the slope of log L against log N is -alpha, so alpha is positive.")
     if _close(alpha, alpha_star, rel_tol=1e-4):
-        if math.isclose(a, intercept, rel_tol=1e-4):
+        if _close(a, intercept, rel_tol=1e-4):
             return _verdict(False, "a is the exponential of the intercept, not the intercept itself.")
-        if math.isclose(a, 10 ** intercept, rel_tol=1e-4) or math.isclose(a, math.exp(intercept / math.log(10)), rel_tol=1e-4):
+        if _close(a, 10 ** intercept, rel_tol=1e-4) or _close(a, math.exp(intercept / math.log(10)), rel_tol=1e-4):
             return _verdict(False, "mixed logarithms: undo the intercept with the same base you fitted in.")
         return _verdict(False, f"alpha is right; a should be about {a_star:.3g}.")
     if abs(alpha - alpha_star) < 0.02:

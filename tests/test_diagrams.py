@@ -1,0 +1,88 @@
+"""llm_book.diagrams: each diagram draws without error, returns its Axes and shows the labels it promises."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from llm_book.diagrams import arrow, box, canvas  # noqa: E402
+
+
+def texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_canvas_box_and_arrow():
+    ax = canvas(width=4, height=3)
+    assert ax.get_xlim() == (0, 4) and ax.get_ylim() == (0, 3)
+    box(ax, 1, 1, 2, 1, "LayerNorm")
+    arrow(ax, (2, 2), (2, 3))
+    assert texts(ax) == ["LayerNorm"] and len(ax.patches) == 2
+    plt.close(ax.figure)
+
+
+def test_pretrain_finetune_pipeline_shows_both_stages_and_three_uses():
+    from llm_book.diagrams import pretrain_finetune_pipeline
+
+    ax = pretrain_finetune_pipeline()
+    shown = " ".join(texts(ax))
+    for phrase in ("Stage 1: pretraining", "Stage 2", "fine-tuning", "linear probe", "in-context learning",
+                   "no gradient update", "self-supervised"):
+        assert phrase in shown, phrase
+    plt.close(ax.figure)
+    fig, ax = plt.subplots()
+    assert pretrain_finetune_pipeline(ax=ax) is ax
+    plt.close(fig)
+
+
+def test_transformer_block_shows_the_pre_ln_order():
+    from llm_book.diagrams import transformer_block
+
+    ax = transformer_block(n_layer="N")
+    shown = " ".join(texts(ax))
+    for label in ("LayerNorm", "masked multi-head", "FFN", r"x + \mathrm{Attn}(\mathrm{LN}(x))",
+                  r"x + \mathrm{FFN}(\mathrm{LN}(x))", "repeated × N", "final LayerNorm", "softmax"):
+        assert label in shown, label
+    assert texts(ax).count("LayerNorm") == 2 and texts(ax).count("+") == 2   # one LN and one sum per sub-layer
+    plt.close(ax.figure)
+
+
+def test_qkv_heads_splits_into_heads_of_width_d_k():
+    import pytest
+
+    from llm_book.diagrams import qkv_heads
+
+    ax = qkv_heads(T=6, C=64, n_head=4)
+    shown = texts(ax)
+    for name in "QKV":
+        assert [f"${name}_{{{i}}}$" for i in range(1, 5)] == [t for t in shown if t.startswith(f"${name}_")]
+    assert any("d_k = C/h = 16" in t for t in shown)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"`C` \(=64\) has to be divisible by `n_head` \(=5\)"):
+        qkv_heads(C=64, n_head=5)
+
+
+def test_causal_mask_diagram_marks_the_past_kept_and_the_future_masked():
+    import pytest
+
+    from llm_book.diagrams import causal_mask_diagram
+
+    ax = causal_mask_diagram(["The", "cat", "sat", "on"], highlight=1)
+    shown = texts(ax)
+    assert shown.count("✓") == 4 * 5 // 2 + 1                  # the lower triangle, plus the legend's
+    assert shown.count(r"$-\infty$") == 4 * 3 // 2 + 1         # the future, plus the legend's
+    assert any("'cat' sees $x_{1}$, $x_{2}$" in t for t in shown)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="highlight"):
+        causal_mask_diagram(["a", "b"], highlight=2)
+    with pytest.raises(ValueError, match="at least 2"):
+        causal_mask_diagram(["a"])
+
+
+def test_box_alpha_is_the_fill_opacity():
+    ax = canvas()
+    solid, light = box(ax, 0, 0, 1, 1, "a"), box(ax, 2, 0, 1, 1, "b", alpha=0.2)
+    assert solid.get_facecolor()[3] == 1.0 and light.get_facecolor()[3] == 0.2
+    assert light.get_edgecolor()[3] == 1.0
+    plt.close(ax.figure)
