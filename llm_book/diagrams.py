@@ -135,7 +135,7 @@ def transformer_block(ax=None, n_layer: str = "N"):
     arrow(ax, (sx, add1 + 0.22), (sx, add2 - 0.22), color="#222222", linewidth=2.2)
     ax.text(sx - 0.15, 2.9, "residual\nstream $x$", ha="right", va="center", fontsize=9, color="#222222")
     # each branch: LayerNorm -> sub-layer (attention, then FFN) -> added back to the stream
-    attention, ffn = "masked multi-head\nself-attention", "FFN\n" + r"$\max(0, xW_1+b_1)W_2+b_2$"
+    attention, ffn = "masked multi-head\nself-attention", "FFN\n" + r"$\mathrm{GELU}(xW_1+b_1)W_2+b_2$"
     for fork, ln_y, sub_y, sub_text, color, add, label in (
             (2.35, 2.1, 2.95, attention, OKABE_ITO[6], add1, r"$x + \mathrm{Attn}(\mathrm{LN}(x))$"),
             (5.0, 4.75, 5.6, ffn, green, add2, r"$x + \mathrm{FFN}(\mathrm{LN}(x))$")):

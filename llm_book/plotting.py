@@ -129,10 +129,12 @@ def plot_chain_rule(words: Sequence[str], conditionals: Sequence[float], ax=None
         for bar, value in zip(bars, values):
             ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, f"{value:.2f}", ha="center",
                     va="bottom", fontsize=7)
-    ax.set_ylim(0, 1.3)
+    ax.set_ylim(0, 1.1)                                  # room for a label on a bar of 1, no more
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_ylabel("probability")
-    ax.legend(loc="upper left", ncol=len(series), fontsize=8, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(series), fontsize=8, frameon=False,
+              borderaxespad=0.2)                         # above the axes, under the title
+    title_pad = 20
     ax.tick_params(labelbottom=False)
     lowest = 1.0
     for name, values, colour, style in series:
@@ -148,7 +150,7 @@ def plot_chain_rule(words: Sequence[str], conditionals: Sequence[float], ax=None
     ax_product.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
     ax_product.set_xlim(-0.6, len(p) - 0.4)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=title_pad)
     return ax
 
 
@@ -256,7 +258,7 @@ def plot_distributions(distributions: Mapping[str, Sequence[float]], tokens: Seq
         positive = arrays[reference][order] > 0          # no marker on the axis where the reference is 0
         ax.plot(x[positive], arrays[reference][order][positive], linestyle="none", marker="v", color="black",
                 markersize=6, zorder=4)
-    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, n))
+    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(n)]   # colour-blind-safe, easy to tell apart
     for i, (label, p) in enumerate(bars.items()):
         ax.bar(np.arange(len(order)) + (i - (n - 1) / 2) * width, p[order], width=width,
                color=colours[i], label=label)
@@ -657,7 +659,7 @@ def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
     ax = _axes(ax, (10, 5))
     drawn = [m for m in models if m.parameters is not None]
     missing = [m.name for m in models if m.parameters is None]
-    seen, points = set(), []
+    seen, points, links = set(), [], []
     for m in drawn:
         x = float(getattr(m, "date", m.year + 0.5))
         marker, colour = _ARCH_STYLE.get(m.architecture, ("x", 7))
@@ -671,6 +673,7 @@ def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
                     label="active per token (MoE)" if "active" not in seen else None, zorder=3)
             seen.add("active")
             points.append((x, m.active_parameters))
+            links.append((x, m.active_parameters, m.parameters))
     ax.set_yscale("log")
     ax.set_xlabel("release date (first paper or announcement)")
     ax.set_ylabel("parameters (log scale)")
@@ -685,21 +688,26 @@ def plot_landmark_timeline(models: Sequence, ax=None, title: str | None = None):
     ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title)
-    _place_labels(ax, [(m.name, float(getattr(m, "date", m.year + 0.5)), m.parameters) for m in drawn], points)
+    _place_labels(ax, [(m.name, float(getattr(m, "date", m.year + 0.5)), m.parameters) for m in drawn], points,
+                  links)
     if missing:
         ax.text(0.99, 0.02, "size not published: " + ", ".join(missing), transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=8, color="gray")
     return ax
 
 
-def _place_labels(ax, labels, points, fontsize: float = 8):
-    """Write each ``(text, x, y)`` beside its point, at the first offset overlapping no label, marker or edge."""
+def _place_labels(ax, labels, points, links=(), fontsize: float = 8):
+    """Write each ``(text, x, y)`` beside its point, at the first offset overlapping no label, marker or edge.
+
+    ``links`` are vertical lines ``(x, y0, y1)`` (data coordinates) that a label must not cross either.
+    """
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     to_pixels = ax.transData.transform
     box_of_axes = ax.get_window_extent(renderer)
     marker_r = 6 * fig.dpi / 72                       # half a marker, in pixels
     markers = [to_pixels((x, y)) for x, y in points]
+    lines = [(to_pixels((x, y0)), to_pixels((x, y1))) for x, y0, y1 in links]
     taken = []
     # (dx, dy) in points, horizontal alignment, vertical alignment: right, left, above, below...
     offsets = [((6, 0), "left", "center"), ((-6, 0), "right", "center"), ((0, 7), "center", "bottom"),
@@ -710,6 +718,9 @@ def _place_labels(ax, labels, points, fontsize: float = 8):
         if bb.x0 < box_of_axes.x0 or bb.x1 > box_of_axes.x1 or bb.y0 < box_of_axes.y0 or bb.y1 > box_of_axes.y1:
             return True
         if any(bb.overlaps(other) for other in taken):
+            return True
+        if any(bb.x0 - 2 < a[0] < bb.x1 + 2 and bb.y0 < max(a[1], b[1]) and min(a[1], b[1]) < bb.y1
+               for a, b in lines):
             return True
         return any(bb.x0 - marker_r < px < bb.x1 + marker_r and bb.y0 - marker_r < py < bb.y1 + marker_r
                    for px, py in markers)

@@ -20,16 +20,30 @@ from checker_helpers import KINDS, WRONG_ANSWERS, assert_hint, assert_right, glo
 from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
 
+def right_days(n, d, g, f, u):
+    return 6 * n * d / (g * f * u) / 86400
+
+
 def test_1_1(capsys):
-    assert verdict(capsys, check_1_1, lambda n, d: 6 * n * d)[0]
-    ok, line = verdict(capsys, check_1_1, lambda n, d: 2 * n * d)
+    assert verdict(capsys, check_1_1, right_days)[0]
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: right_days(n, d, g, f, u) / 3)
     assert not ok and "forward pass only" in line
-    ok, line = verdict(capsys, check_1_1, lambda n, d: n * d)
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: n * d / (g * f * u) / 86400)
     assert not ok and "one FLOP per parameter" in line
-    ok, line = verdict(capsys, check_1_1, lambda n, d: 6 * n * d * 1000)
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n * d / (g * f) / 86400)
+    assert not ok and "divide by it too" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n * d * u / (g * f) / 86400)
+    assert not ok and "you multiplied" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n * d / (g * f * u))
+    assert not ok and "in seconds" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n * d / (g * f * u) / 3600)
+    assert not ok and "in hours" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n * d / (f * u) / 86400)
+    assert not ok and "share the work" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: right_days(n, d, g, f, u) * 1000)
     assert not ok and "powers of ten" in line
-    ok, line = verdict(capsys, check_1_1, lambda n, d: 6 * n + d)
-    assert not ok and "in proportion to both" in line
+    ok, line = verdict(capsys, check_1_1, lambda n, d, g, f, u: 6 * n + d)
+    assert not ok and "expected about" in line
     ok, line = verdict(capsys, check_1_1, stub)
     assert not ok and "not written yet" in line
 
@@ -181,7 +195,7 @@ def compute_optimal(c):
     return n, 20 * n
 
 
-RIGHT_ANSWERS = {check_1_1: lambda n, d: 6 * n * d, check_1_2: right_count, check_1_3: compute_optimal,
+RIGHT_ANSWERS = {check_1_1: right_days, check_1_2: right_count, check_1_3: compute_optimal,
                  check_1_4: right_first_weights, check_1_5: right_route,
                  check_1_6: lambda *c: tuple(float(x) for x in right_mixtral(*c))}  # no int32 holds 46.7B
 
@@ -210,7 +224,7 @@ def test_inf_gets_a_hint_not_an_overflow_error(checker, capsys):
 
 
 def test_a_vector_where_a_number_is_expected(capsys):
-    assert_hint(capsys, check_1_1, lambda n, d: torch.full((4,), 6 * n * d), "shape (4,)")
+    assert_hint(capsys, check_1_1, lambda *a: torch.full((4,), right_days(*a)), "shape (4,)")
 
 
 # ----------------------------------------------------------------------------
@@ -256,7 +270,7 @@ def test_outside_the_main_thread_the_loop_is_stopped_too():
 def test_a_right_answer_within_the_limit_passes(capsys):
     previous = set_time_limit(2)
     try:
-        assert_right(capsys, check_1_1, lambda n, d: (time.sleep(0.05), 6 * n * d)[1])
+        assert_right(capsys, check_1_1, lambda *a: (time.sleep(0.05), right_days(*a))[1])
     finally:
         set_time_limit(previous)
 
@@ -304,7 +318,7 @@ def test_the_verdict_does_not_depend_on_the_readers_random_state(capsys):
     with torch.random.fork_rng(devices=[]):
         for seed in (1, 2):
             torch.manual_seed(seed)
-            lines.add(assert_hint(capsys, check_1_1, lambda n, d: float(torch.rand(())) * n * d))
+            lines.add(assert_hint(capsys, check_1_1, lambda n, d, *rest: float(torch.rand(())) * n * d))
     assert len(lines) == 1
 
 
@@ -348,7 +362,7 @@ def test_any_returned_value_gets_a_one_line_hint_from_every_checker(value, capsy
 
 
 def test_the_answer_can_be_passed_by_the_name_of_the_argument(capsys):
-    assert verdict(capsys, lambda answer: check_1_1(training_flops=answer), lambda n, d: 6 * n * d)[0]
+    assert verdict(capsys, lambda answer: check_1_1(training_days=answer), right_days)[0]
 
 
 def test_a_cuda_generator_in_use_is_put_back_too(capsys, monkeypatch):
@@ -358,5 +372,5 @@ def test_a_cuda_generator_in_use_is_put_back_too(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["the reader's CUDA state"])
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
-    assert_hint(capsys, check_1_1, lambda n, d: None)
+    assert_hint(capsys, check_1_1, lambda *a: None)
     assert restored == [["the reader's CUDA state"]]

@@ -278,6 +278,11 @@ def test_2_5_right(capsys):
     expect(check_2_5(add_k_right), capsys, True, "Right")
 
 
+def test_2_5_right_answers_the_unseen_context(capsys):
+    # the exercise asks which distribution a context never seen (N = 0) gives: the message answers it
+    expect(check_2_5(add_k_right), capsys, True, "uniform distribution")
+
+
 def test_2_5_a_context_never_seen_gets_a_hint_not_a_zero_division(capsys):
     """c / N with N = 0 raises ZeroDivisionError on the unseen-context case: a hint, not a traceback."""
     def fine_until_an_unseen_context(c, n, v, k):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import math
 
-from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7
+from llm_book.exercises import check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7, check_3_8
 from llm_book.objectives import mask_tokens, masked_lm_loss
 from llm_book.sampling import greedy
 from checker_helpers import assert_hint, catalogue_tests, expect
@@ -19,13 +19,15 @@ def stub(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7])
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7,
+                                     check_3_8])
 def test_stub_gets_the_not_written_yet_hint(checker, capsys):
     assert not checker(stub)
     assert "not written yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7])
+@pytest.mark.parametrize("checker", [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7,
+                                     check_3_8])
 def test_not_a_function(checker, capsys):
     assert not checker(None)
     assert "expected a function" in capsys.readouterr().out
@@ -300,15 +302,59 @@ def test_3_7_mistakes(answer, phrase, capsys):
 
 
 # ----------------------------------------------------------------------------
+# 3.8 find the bug in causal attention
+# ----------------------------------------------------------------------------
+def _scores(q, k):
+    return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+
+
+def _future(q):
+    T = q.shape[-2]
+    return ~torch.ones(T, T, dtype=torch.bool).tril()
+
+
+def attention_right(q, k, v):
+    return torch.softmax(_scores(q, k).masked_fill(_future(q), float("-inf")), dim=-1) @ v
+
+
+def test_3_8_right(capsys):
+    expect(check_3_8(attention_right), capsys, True, "sum to 1")
+    expect(check_3_8(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)), capsys, True)
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (lambda q, k, v: torch.softmax(_scores(q, k), dim=-1).masked_fill(_future(q), 0.0) @ v, "still the bug"),
+    (lambda q, k, v: torch.softmax(_scores(q, k), dim=-1) @ v, "no mask at all"),
+    (lambda q, k, v: torch.softmax(_scores(q, k).masked_fill(_future(q), 0.0), dim=-1) @ v, "e^0 = 1"),
+    (lambda q, k, v: torch.softmax((q @ k.transpose(-2, -1)).masked_fill(_future(q), float("-inf")), -1) @ v,
+     "sqrt(d_k)"),
+    (lambda q, k, v: torch.softmax(_scores(q, k).masked_fill(_future(q).T, float("-inf")), -1) @ v, "wrong way"),
+    (lambda q, k, v: torch.softmax(_scores(q, k).masked_fill(_future(q), float("-inf")), -2) @ v, "over the keys"),
+    (lambda q, k, v: attention_right(q, k, v)[..., :-1, :], "wrong shape"),
+    (lambda q, k, v: attention_right(q, k, v) + 0.1, "wrong values"),
+])
+def test_3_8_mistakes(answer, phrase, capsys):
+    expect(check_3_8(answer), capsys, False, phrase)
+
+
+def test_3_8_in_place(capsys):
+    def in_place(q, k, v):
+        q.mul_(2)
+        return attention_right(q, k, v)
+    expect(check_3_8(in_place), capsys, False, "in place")
+
+
+# ----------------------------------------------------------------------------
 # Every checker of the chapter: the right answer in several types, the catalogue of wrong answers
 # ----------------------------------------------------------------------------
-CHECKERS = [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7]
+CHECKERS = [check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6, check_3_7, check_3_8]
 RIGHT_ANSWERS = {check_3_1: lambda x, W1, b1, W2, b2: torch.clamp(x @ W1 + b1, min=0) @ W2 + b2,
                  check_3_2: greedy_right, check_3_3: mlm_right,
                  check_3_4: lambda a, b, t: F.cross_entropy(cos(a, b) / t, torch.arange(len(a))),
                  check_3_5: lambda V: torch.log(torch.tensor(float(V))),
                  check_3_6: lambda encoder, batch, real, g: mlm_step_right(encoder, batch, real, g),
-                 check_3_7: lambda n, t: info_nce_floor_right(n, t)}
+                 check_3_7: lambda n, t: info_nce_floor_right(n, t),
+                 check_3_8: lambda q, k, v: attention_right(q, k, v)}
 
 
 test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)

@@ -231,3 +231,32 @@ def test_4_4_a_row_of_all_masked_scores_gets_a_hint(capsys):
         return torch.softmax(scores, dim=-1) @ x
 
     assert_hint(capsys, check_4_4, masks_the_diagonal, "nan", "always sees itself")
+
+
+def test_4_3_halved_factor(capsys):
+    import functools
+
+    def right(ps):
+        return math.exp(-sum(map(math.log, ps)) / len(ps))
+
+    ok, line = verdict(capsys, functools.partial(check_4_3, halved_factor=2 ** 0.25), right)
+    assert ok and "2^(1/4)" in line, line
+    for wrong, hint in [(2.0, "does not double"), (0.5, "more* surprised"), (2 ** -0.25, "more* surprised"),
+                        (1.5, "power -1/4"), ("two", "halved_factor"), (stub, "not written yet")]:
+        assert_hint(capsys, functools.partial(check_4_3, halved_factor=wrong), right, hint)
+    ok, line = verdict(capsys, functools.partial(check_4_3, halved_factor=lambda: 2 ** 0.25), right)
+    assert ok and "your function: 1.1892" in line, line
+
+
+def test_4_5_score_scale(capsys):
+    import functools
+
+    def variance(d, a, b):
+        return d * a * b
+
+    ok, line = verdict(capsys, functools.partial(check_4_5, score_scale=lambda d, a, b: math.sqrt(d * a * b)),
+                       variance)
+    assert ok and "2 sqrt(d_k)" in line, line
+    for wrong, hint in [(lambda d, a, b: math.sqrt(d), "only when"), (lambda d, a, b: d * a * b, "square root"),
+                        (lambda d, a, b: d * a, "c^2"), (stub, "not written yet")]:
+        assert_hint(capsys, functools.partial(check_4_5, score_scale=wrong), variance, hint)

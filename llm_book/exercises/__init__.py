@@ -18,7 +18,7 @@ from llm_book.exercises._checking import Verdict, set_time_limit
 from llm_book.exercises.chapter1 import check_1_1, check_1_2, check_1_3, check_1_4, check_1_5, check_1_6
 from llm_book.exercises.chapter2 import check_2_1, check_2_2, check_2_3, check_2_4, check_2_5, check_2_6
 from llm_book.exercises.chapter3 import (check_3_1, check_3_2, check_3_3, check_3_4, check_3_5, check_3_6,
-                                         check_3_7)
+                                         check_3_7, check_3_8)
 from llm_book.exercises.chapter4 import (check_4_1, check_4_2, check_4_3, check_4_4, check_4_5, check_4_6,
                                          check_4_7, check_4_8)
 from llm_book.exercises.chapter5 import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
@@ -29,7 +29,7 @@ from llm_book.exercises.chapter8 import check_8_1, check_8_2, check_8_3
 __all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3", "check_1_4", "check_1_5", "check_1_6",
            "check_7_1", "check_7_2", "check_7_3", "check_8_1", "check_8_2", "check_8_3",
            "check_2_1", "check_2_2", "check_2_3", "check_2_4", "check_2_5", "check_2_6",
-           "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_3_5", "check_3_6", "check_3_7",
+           "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_3_5", "check_3_6", "check_3_7", "check_3_8",
            "check_4_1", "check_4_2", "check_4_3", "check_4_4",
            "check_4_5", "check_4_6", "check_4_7", "check_4_8",
            "check_5_1", "check_5_2", "check_5_3", "check_5_4", "check_5_5",

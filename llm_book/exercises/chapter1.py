@@ -13,31 +13,44 @@ from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _fl
 
 
 @checker
-def check_1_1(training_flops: Callable) -> Verdict:
-    """Exercise 1.1: ``training_flops(parameters, tokens)`` = 6 N D."""
-    cases = [(n, d, 6 * n * d) for n, d in [(175e9, 300e9), (70e9, 1.4e12), (124e6, 10e9)]]
-    for n, d, expected in cases:
-        got, hint = _call(training_flops, n, d)
+def check_1_1(training_days: Callable) -> Verdict:
+    """Exercise 1.1: ``training_days(parameters, tokens, gpus, flops_per_gpu, utilisation)``.
+
+    Right is 6 N D FLOPs divided by what the GPUs deliver, ``gpus * flops_per_gpu * utilisation`` per second,
+    in days of 86,400 seconds.
+    """
+    cases = [(175e9, 300e9, 1024, 312e12, 0.4),      # GPT-3 on 1,024 A100s (312 TFLOP/s peak, 16-bit)
+             (70e9, 1.4e12, 2048, 312e12, 0.5),      # Chinchilla's budget
+             (124e6, 10e9, 8, 989e12, 0.3)]          # a GPT-2 small on 8 H100s
+    for n, d, g, f, u in cases:
+        expected = 6 * n * d / (g * f * u) / 86400
+        where = f"for N = {n:.3g}, D = {d:.3g} on {g} GPUs of {f:.3g} FLOP/s at {u:.0%} utilisation"
+        got, hint = _call(training_days, n, d, g, f, u)
         if hint:
             return _verdict(False, hint)
-        got, hint = _number(got, "one number (the FLOPs)")
+        got, hint = _number(got, "one number (the days)")
         if hint:
-            return _verdict(False, f"for N = {n:.3g} and D = {d:.3g}: {hint}")
+            return _verdict(False, f"{where}: {hint}")
         if _close(got, expected, rel_tol=1e-9):
             continue
-        for factor, what in ((2, "that counts the forward pass only (2 N D); the backward pass costs "
-                                  "about twice as much again"),
-                             (1, "that is one FLOP per parameter per token; a multiply and an add are 2 "
-                                 "FLOPs, and training runs forward and backward"),
-                             (4, "that counts the backward pass only; add the forward pass")):
-            if _close(got, factor * n * d, rel_tol=1e-9):
-                return _verdict(False, what + ".")
+        for factor, what in ((1 / 3, "that counts the forward pass only (2 N D FLOPs); training runs the backward "
+                                     "pass too, 6 N D in all"),
+                             (1 / 6, "that is one FLOP per parameter per token; training takes about 6 N D FLOPs"),
+                             (u * u, "the GPUs deliver only `utilisation` of their peak, so divide by it "
+                                     "(you multiplied)"),
+                             (u, "the GPUs deliver only `utilisation` of their peak: divide by it too"),
+                             (86400, "that is in seconds; a day has 86,400 of them"),
+                             (24, "that is in hours; divide by 24 for days"),
+                             (g, "the GPUs share the work: divide by their number")):
+            if _close(got, factor * expected, rel_tol=1e-6):
+                return _verdict(False, f"{where}: {what}.")
         ratio = got / expected
         if ratio > 0 and abs(math.log10(ratio) - round(math.log10(ratio))) < 1e-6:
-            return _verdict(False, f"off by a factor of {ratio:.0e}: check the powers of ten.")
-        return _verdict(False, f"for N = {n:.3g} and D = {d:.3g} expected a number near 1e{math.log10(expected):.0f}; "
-                               f"FLOPs grow in proportion to both N and D.")
-    return _verdict(True, "about 6 FLOPs per parameter per training token.")
+            return _verdict(False, f"{where}: off by a factor of {ratio:.0e}: check the powers of ten.")
+        return _verdict(False, f"{where} expected about {expected:.3g} days: 6 N D FLOPs divided by "
+                               f"gpus x flops_per_gpu x utilisation per second, then by 86,400 seconds a day.")
+    return _verdict(True, "6 N D / (GPUs x peak x utilisation): GPT-3 on 1,024 A100s at 40% takes about "
+                          f"{6 * 175e9 * 300e9 / (1024 * 312e12 * 0.4) / 86400:.1f} days.")
 
 
 @functools.lru_cache(maxsize=None)

@@ -263,7 +263,9 @@ def check_2_5(add_k_probability: Callable) -> Verdict:
                                    f"k * V: the numerator is c + k.")
         return _verdict(False, f"{case} expected a different probability, got {float(got):.6g}: write the count "
                                f"table after adding k to each of the V cells, then divide.")
-    return _verdict(True, "(c + k) / (N + k V): unseen words get k / (N + k V) each, and the V probabilities sum to 1.")
+    return _verdict(True, "(c + k) / (N + k V): unseen words get k / (N + k V) each, and the V probabilities "
+                          "sum to 1. A context never seen (N = 0) gives k / (k V) = 1 / V to every word: the "
+                          "uniform distribution.")
 
 
 # ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Checkers for Chapter 3's exercises (the FFN, greedy generation, masked LM and InfoNCE losses, the loss
-at initialisation, a masked-LM bug, the InfoNCE floor)."""
+at initialisation, a masked-LM bug, the InfoNCE floor, a causal-mask bug)."""
 
 from __future__ import annotations
 
@@ -319,3 +319,50 @@ def check_3_7(info_nce_floor: Callable) -> Verdict:
                                f"can N unit vectors reach?")
     return _verdict(True, "the positives at cosine 1, the negatives at -1/(N-1) (a regular simplex): "
                           "log(1 + (N-1) exp(-N / ((N-1) temperature))).")
+
+
+@checker
+def check_3_8(causal_attention: Callable) -> Verdict:
+    """Exercise 3.8: ``causal_attention(q, k, v)`` with its bug fixed: mask the scores *before* the softmax."""
+    g = torch.Generator().manual_seed(38)
+    q, k, v = (torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    T, d_k = q.shape[-2], q.shape[-1]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)
+    expected = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1) @ v
+    mistakes = [
+        (torch.softmax(scores, dim=-1).masked_fill(~causal, 0.0) @ v,
+         "still the bug: the mask comes after the softmax, so each row's weights no longer sum to 1 (the "
+         "future words took their share first). Fill the scores with -inf *before* the softmax."),
+        (torch.softmax(scores, dim=-1) @ v,
+         "no mask at all: every word sees the words after it. Fill the future scores with -inf."),
+        (torch.softmax(scores.masked_fill(~causal, 0.0), dim=-1) @ v,
+         "a score of 0 is not 'never': e^0 = 1 still gives the future words weight. Fill them with -inf."),
+        (torch.softmax((q @ k.transpose(-2, -1)).masked_fill(~causal, float("-inf")), dim=-1) @ v,
+         "the mask is right now, but the scores are not divided by sqrt(d_k)."),
+        (torch.softmax(scores.masked_fill(causal.T.logical_not(), float("-inf")), dim=-1) @ v,
+         "the mask points the wrong way: word t may see words 0..t (the lower triangle, tril), not the later ones."),
+        (torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-2) @ v,
+         "the softmax runs over the keys (dim=-1, each row sums to 1), not over the queries."),
+    ]
+    inputs = [t.clone() for t in (q, k, v)]
+    got, hint = _call(causal_attention, *inputs)
+    if hint:
+        return _verdict(False, hint)
+    if not all(torch.equal(a, b) for a, b in zip(inputs, (q, k, v))):
+        return _verdict(False, "your function changed q, k or v in place; compute new tensors.")
+    got, hint = _tensor(got, f"a tensor of shape {tuple(q.shape)}")
+    if hint:
+        return _verdict(False, hint)
+    if got.shape != q.shape:
+        return _verdict(False, f"wrong shape: for q, k, v of shape {tuple(q.shape)} the output has the same shape, "
+                               f"got {tuple(got.shape)}.")
+    if _allclose(got, expected, atol=1e-6):
+        return _verdict(True, "masked scores first, then the softmax: each word's weights over itself and the "
+                              "words before it sum to 1.")
+    if hint := _nonfinite_hint(got):
+        return _verdict(False, hint)
+    for value, message in mistakes:
+        if _allclose(got, value, atol=1e-6):
+            return _verdict(False, message)
+    return _verdict(False, "right shape, wrong values: softmax(masked_fill(q k^T / sqrt(d_k), future, -inf)) @ v.")

@@ -90,8 +90,10 @@ def check_4_2(attention: Callable) -> Verdict:
 
 
 @checker
-def check_4_3(perplexity: Callable) -> Verdict:
-    """Exercise 4.3: ``perplexity(conditionals)`` = exp(-mean log p)."""
+def check_4_3(perplexity: Callable, halved_factor=None) -> Verdict:
+    """Exercise 4.3: ``perplexity(conditionals)`` = exp(-mean log p); optionally the predicted
+    ``halved_factor`` (a number, or a function of no arguments returning it), by which the 4-factor
+    perplexity changes when P(cat | The) halves (2 ** (1/4))."""
     cases = [[0.2, 0.4, 0.6, 0.8], [0.5, 0.5], [0.9, 0.01, 0.3, 0.7, 0.2]]
     for probs in cases:
         logs = [math.log(p) for p in probs]
@@ -113,7 +115,29 @@ def check_4_3(perplexity: Callable) -> Verdict:
             return _verdict(False, "use the mean of the log-probabilities, not their sum.")
         return _verdict(False, f"for {probs} expected a value >= 1 that grows as the model gets "
                                f"more surprised; check each step.")
-    return _verdict(True, "perplexity is the effective number of choices per word.")
+    if halved_factor is None:
+        return _verdict(True, "perplexity is the effective number of choices per word.")
+    if callable(halved_factor):
+        halved_factor, hint = _call(halved_factor)
+        if hint:
+            return _verdict(False, f"`halved_factor`: {hint}")
+    factor, hint = _number(halved_factor, "one number (the factor by which the perplexity changes)")
+    if hint:
+        return _verdict(False, f"`halved_factor`: {hint}")
+    right = 2 ** (1 / 4)
+    if _close(factor, right, rel_tol=1e-3):
+        yours = perplexity([0.1, 0.4, 0.6, 0.8]) / perplexity([0.2, 0.4, 0.6, 0.8])
+        return _verdict(True, f"perplexity is the effective number of choices per word; halving one of the "
+                              f"4 factors halves the product, so the perplexity (the product to the power "
+                              f"-1/4) grows by 2^(1/4) = {right:.4f} (your function: {yours:.4f}).")
+    if _close(factor, 2.0, rel_tol=1e-3):
+        return _verdict(False, "`halved_factor`: the product halves, but the perplexity is the product to "
+                               "the power -1/4, so it does not double.")
+    if _close(factor, 0.5, rel_tol=1e-3) or _close(factor, 1 / right, rel_tol=1e-3):
+        return _verdict(False, "`halved_factor`: a less likely word makes the model *more* surprised, so "
+                               "the perplexity goes up (a factor > 1).")
+    return _verdict(False, "`halved_factor`: write the perplexity as the product to the power -1/4 and "
+                           "see what halving the product does to it.")
 
 
 @checker
@@ -152,8 +176,9 @@ def check_4_4(causal_attention: Callable) -> Verdict:
 
 
 @checker
-def check_4_5(score_variance: Callable) -> Verdict:
-    """Exercise 4.5: ``score_variance(d_k, var_q, var_k)`` = Var(q . k) for independent zero-mean entries."""
+def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> Verdict:
+    """Exercise 4.5: ``score_variance(d_k, var_q, var_k)`` = Var(q . k) for independent zero-mean entries;
+    optionally ``score_scale(d_k, var_q, var_k)``, the divisor that brings the scores to variance 1."""
     cases = [(10, 2.0, 3.0), (64, 1.0, 1.0), (7, 0.5, 4.0)]
     for d_k, var_q, var_k in cases:
         exact = d_k * var_q * var_k
@@ -182,12 +207,33 @@ def check_4_5(score_variance: Callable) -> Verdict:
                 return _verdict(False, message)
         return _verdict(False, f"for d_k={d_k}, var_q={var_q}, var_k={var_k} the variance is off: "
                                f"write q.k as a sum of d_k independent terms q_i k_i and add their variances.")
+    if score_scale is not None:
+        for d_k, var_q, var_k in [(16, 2.0, 2.0), (64, 1.0, 1.0), (10, 0.5, 3.0)]:
+            exact = math.sqrt(d_k * var_q * var_k)
+            got, hint = _call(score_scale, d_k, var_q, var_k)
+            if hint:
+                return _verdict(False, hint)
+            got, hint = _number(got, "one number (the scale to divide the scores by)")
+            if hint:
+                return _verdict(False, f"`score_scale` for d_k={d_k}, var_q={var_q}, var_k={var_k}: {hint}")
+            if _close(got, exact, rel_tol=1e-6):
+                continue
+            if _close(got, math.sqrt(d_k), rel_tol=1e-6):
+                return _verdict(False, "`score_scale`: sqrt(d_k) brings the variance to 1 only when "
+                                       "var_q = var_k = 1; divide by the standard deviation of q.k.")
+            if _close(got, d_k * var_q * var_k, rel_tol=1e-6):
+                return _verdict(False, "`score_scale`: that is the variance; dividing by c divides the "
+                                       "variance by c^2, so divide by its square root.")
+            return _verdict(False, f"`score_scale` for d_k={d_k}, var_q={var_q}, var_k={var_k} is off: "
+                                   f"dividing by c divides the variance by c^2.")
     g = torch.Generator().manual_seed(45)          # the formula against a measurement
     q = torch.randn(20_000, 32, generator=g, dtype=torch.float64) * math.sqrt(2.0)
     k = torch.randn(20_000, 32, generator=g, dtype=torch.float64) * math.sqrt(0.5)
     measured = (q * k).sum(-1).var().item()
+    scale = "" if score_scale is None else (" The scale is its square root: 2 sqrt(d_k) when "
+                                            "var_q = var_k = 2.")
     return _verdict(True, f"Var(q.k) = d_k var_q var_k; measured on 20,000 random pairs (d_k = 32, "
-                          f"var_q = 2, var_k = 0.5): {measured:.1f}, formula {32 * 2.0 * 0.5:.1f}.")
+                          f"var_q = 2, var_k = 0.5): {measured:.1f}, formula {32 * 2.0 * 0.5:.1f}.{scale}")
 
 
 @checker
