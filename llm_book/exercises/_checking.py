@@ -356,6 +356,24 @@ def _close(got: _Num | float, expected: float, rel_tol: float = 0.0, abs_tol: fl
                         abs_tol=max(abs_tol, slack * abs(expected)))
 
 
+def _first_mistake(got: _Num | float, mistakes, rel_tol: float = 0.0, abs_tol: float = 0.0) -> str | None:
+    """The hint of the first ``(wrong value, hint)`` in ``mistakes`` that ``got`` is :func:`_close` to, else None."""
+    for wrong, message in mistakes:
+        if _close(got, wrong, rel_tol=rel_tol, abs_tol=abs_tol):
+            return message
+    return None
+
+
+def _judge(got: _Num | float, expected: float, mistakes, right: str, otherwise: str,
+           rel_tol: float = 0.0, abs_tol: float = 0.0) -> Verdict:
+    """The verdict on one number: ``right`` when :func:`_close` to ``expected``; else the hint of the first
+    ``(wrong value, hint)`` in ``mistakes`` it is close to; else ``otherwise``. One tolerance for all."""
+    if _close(got, expected, rel_tol=rel_tol, abs_tol=abs_tol):
+        return _verdict(True, right)
+    message = _first_mistake(got, mistakes, rel_tol=rel_tol, abs_tol=abs_tol)
+    return _verdict(False, otherwise if message is None else message)
+
+
 def _same(got: _Num | float, expected: float) -> bool:
     """Equal up to the rounding of the answer's own type (a count returned as float32 is still right)."""
     return abs(float(got) - expected) <= getattr(got, "eps", 0.0) * abs(expected)
@@ -414,6 +432,21 @@ def _nonfinite_hint(t: torch.Tensor) -> str | None:
         what = "nan" if torch.isnan(t).any() else "inf"
         return f"the result contains {what}: look for a division by zero, log(0) or a softmax over only -inf."
     return None
+
+
+def _judge_tensor(got: torch.Tensor, expected: torch.Tensor, mistakes, right: str, otherwise: str,
+                  atol: float = 1e-6) -> Verdict:
+    """The verdict on a tensor of the right shape: ``right`` when :func:`_allclose` to ``expected``; else the
+    :func:`_nonfinite_hint` if it holds nan or inf; else the hint of the first ``(wrong tensor, hint)`` in
+    ``mistakes`` it is close to; else ``otherwise``."""
+    if _allclose(got, expected, atol=atol):
+        return _verdict(True, right)
+    if hint := _nonfinite_hint(got):
+        return _verdict(False, hint)
+    for wrong, message in mistakes:
+        if _allclose(got, wrong, atol=atol):
+            return _verdict(False, message)
+    return _verdict(False, otherwise)
 
 
 def _int_list(x, what: str = "a list of integers") -> tuple[list[int] | None, str | None]:

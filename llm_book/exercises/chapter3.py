@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _nonfinite_hint,
+from llm_book.exercises._checking import (Verdict, _call, _close, _first_mistake, _judge, _judge_tensor,
                                           _number, _tensor, _verdict, checker)
 
 
@@ -46,14 +46,8 @@ def check_3_1(ffn: Callable) -> Verdict:
     if got.shape != x.shape:
         return _verdict(False, f"wrong shape: for x of shape {tuple(x.shape)} the FFN returns the same shape "
                                f"(it maps each word's vector back to width 8), got {tuple(got.shape)}.")
-    if _allclose(got, expected, atol=1e-6):
-        return _verdict(True, "expand to 4x the width, cut the negatives, project back.")
-    if hint := _nonfinite_hint(got):
-        return _verdict(False, hint)
-    for value, message in candidates:
-        if _allclose(got, value, atol=1e-6):
-            return _verdict(False, message)
-    return _verdict(False, "right shape, wrong values: compute max(0, x @ W1 + b1) @ W2 + b2.")
+    return _judge_tensor(got, expected, candidates, "expand to 4x the width, cut the negatives, project back.",
+                         "right shape, wrong values: compute max(0, x @ W1 + b1) @ W2 + b2.", atol=1e-6)
 
 
 @checker
@@ -134,13 +128,9 @@ def check_3_3(masked_lm_loss: Callable) -> Verdict:
     value, hint = _number(got, "one number (a 0-d tensor or a float), the mean over masked positions")
     if hint:
         return _verdict(False, hint)
-    if _close(value, expected, rel_tol=1e-6):
-        return _verdict(True, "only the hidden words are scored: -mean log P(x_t | the rest).")
-    for wrong, message in mistakes:
-        if _close(value, wrong, rel_tol=1e-6):
-            return _verdict(False, message)
-    return _verdict(False, "the value is off: log_softmax over the vocabulary, pick the label's entry at each "
-                           "masked position, average, negate.")
+    return _judge(value, expected, mistakes, "only the hidden words are scored: -mean log P(x_t | the rest).",
+                  "the value is off: log_softmax over the vocabulary, pick the label's entry at each "
+                  "masked position, average, negate.", rel_tol=1e-6)
 
 
 @checker
@@ -172,13 +162,9 @@ def check_3_4(info_nce: Callable) -> Verdict:
     value, hint = _number(got, "one number (a 0-d tensor or a float)")
     if hint:
         return _verdict(False, hint)
-    if _close(value, expected, rel_tol=1e-5):
-        return _verdict(True, "each a_i has to pick out its own b_i among the whole batch.")
-    for wrong, message in mistakes:
-        if _close(value, wrong, rel_tol=1e-5):
-            return _verdict(False, message)
-    return _verdict(False, "the value is off: cos(a_i, b_j) / temperature as scores, then the cross-entropy "
-                           "with target i for row i.")
+    return _judge(value, expected, mistakes, "each a_i has to pick out its own b_i among the whole batch.",
+                  "the value is off: cos(a_i, b_j) / temperature as scores, then the cross-entropy "
+                  "with target i for row i.", rel_tol=1e-5)
 
 
 @checker
@@ -210,9 +196,8 @@ def check_3_5(loss_at_init: Callable) -> Verdict:
         if vocab_size != sizes[0] and _close(value, math.log(sizes[0]), rel_tol=1e-6):
             return _verdict(False, f"right for V = {sizes[0]} only: for vocab_size={vocab_size} your function "
                                    f"returned the same number; use the argument.")
-        for wrong, message in mistakes:
-            if _close(value, wrong, rel_tol=1e-6):
-                return _verdict(False, f"for vocab_size={vocab_size}: {message}")
+        if (message := _first_mistake(value, mistakes, rel_tol=1e-6)) is not None:
+            return _verdict(False, f"for vocab_size={vocab_size}: {message}")
         return _verdict(False, f"for vocab_size={vocab_size} you predict {float(value):.4g}. Hint: an untrained "
                                f"model's logits are all close to 0, so its softmax is close to uniform.")
     return _verdict(True, "logits near 0 give a uniform softmax, P = 1/V for every word, so the loss starts at "
@@ -273,15 +258,11 @@ def check_3_6(masked_lm_step: Callable) -> Verdict:
     value, hint = _number(got, "one number, the loss (a 0-d tensor)")
     if hint:
         return _verdict(False, hint)
-    if _close(value, expected, rel_tol=1e-5):
-        return _verdict(True, "the encoder now reads the corrupted sentence and has to infer the hidden words "
-                              "from both sides.")
-    for wrong, message in mistakes:
-        if _close(value, wrong, rel_tol=1e-5):
-            return _verdict(False, message)
-    return _verdict(False, "the value is off: draw the mask once with mask_tokens(batch, mask_id, n_words, "
-                           "padding_mask=real, generator=generator), run the encoder on the corrupted inputs, "
-                           "then masked_lm_loss(logits, labels).")
+    return _judge(value, expected, mistakes,
+                  "the encoder now reads the corrupted sentence and has to infer the hidden words from both sides.",
+                  "the value is off: draw the mask once with mask_tokens(batch, mask_id, n_words, "
+                  "padding_mask=real, generator=generator), run the encoder on the corrupted inputs, "
+                  "then masked_lm_loss(logits, labels).", rel_tol=1e-5)
 
 
 @checker
@@ -311,9 +292,8 @@ def check_3_7(info_nce_floor: Callable) -> Verdict:
             return _verdict(False, hint)
         if _close(value, expected, rel_tol=1e-6, abs_tol=1e-12):
             continue
-        for wrong, message in mistakes:
-            if _close(value, wrong, rel_tol=1e-6, abs_tol=1e-12):
-                return _verdict(False, f"for N={n}, temperature={temperature}: {message}")
+        if (message := _first_mistake(value, mistakes, rel_tol=1e-6, abs_tol=1e-12)) is not None:
+            return _verdict(False, f"for N={n}, temperature={temperature}: {message}")
         return _verdict(False, f"for N={n}, temperature={temperature} you return {float(value):.4g}. Hint: at the "
                                f"floor a_i = b_i (cosine 1) and all negatives have the same cosine; which value "
                                f"can N unit vectors reach?")
@@ -357,12 +337,7 @@ def check_3_8(causal_attention: Callable) -> Verdict:
     if got.shape != q.shape:
         return _verdict(False, f"wrong shape: for q, k, v of shape {tuple(q.shape)} the output has the same shape, "
                                f"got {tuple(got.shape)}.")
-    if _allclose(got, expected, atol=1e-6):
-        return _verdict(True, "masked scores first, then the softmax: each word's weights over itself and the "
-                              "words before it sum to 1.")
-    if hint := _nonfinite_hint(got):
-        return _verdict(False, hint)
-    for value, message in mistakes:
-        if _allclose(got, value, atol=1e-6):
-            return _verdict(False, message)
-    return _verdict(False, "right shape, wrong values: softmax(masked_fill(q k^T / sqrt(d_k), future, -inf)) @ v.")
+    return _judge_tensor(got, expected, mistakes, "masked scores first, then the softmax: each word's weights over "
+                         "itself and the words before it sum to 1.",
+                         "right shape, wrong values: softmax(masked_fill(q k^T / sqrt(d_k), future, -inf)) @ v.",
+                         atol=1e-6)

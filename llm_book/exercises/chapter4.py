@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _items, _nonfinite_hint,
-                                          _number, _tensor, _verdict, checker)
+from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _first_mistake, _items,
+                                          _judge_tensor, _nonfinite_hint, _number, _tensor, _verdict, checker)
 
 
 @checker
@@ -77,16 +77,10 @@ def check_4_2(attention: Callable) -> Verdict:
     if got.shape != x.shape:
         return _verdict(False, f"wrong shape: for X of shape {tuple(x.shape)} the output should have "
                                f"the same shape, got {tuple(got.shape)}.")
-    if _allclose(got, expected, atol=1e-5):
-        return _verdict(True, "each row is a weighted average of the rows of X.")
-    if hint := _nonfinite_hint(got):
-        return _verdict(False, hint)
-    for value, message in mistakes:
-        if _allclose(got, value, atol=1e-5):
-            return _verdict(False, message)
     bad = (got.double() - expected).abs().amax(dim=1).argmax().item()
-    return _verdict(False, f"right shape, wrong values (row {bad} is off first); check the order "
-                           f"scores -> softmax -> weighted sum of X.")
+    return _judge_tensor(got, expected, mistakes, "each row is a weighted average of the rows of X.",
+                         f"right shape, wrong values (row {bad} is off first); check the order "
+                         f"scores -> softmax -> weighted sum of X.", atol=1e-5)
 
 
 @checker
@@ -202,9 +196,8 @@ def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> 
                                                "term's, not d_k squared times."),
                     (d_k * math.sqrt(var_q * var_k), "Var(q_i k_i) = E[q_i^2] E[k_i^2] = var_q var_k, "
                                                      "no square root.")]
-        for value, message in mistakes:
-            if _close(got, value, rel_tol=1e-6):
-                return _verdict(False, message)
+        if (message := _first_mistake(got, mistakes, rel_tol=1e-6)) is not None:
+            return _verdict(False, message)
         return _verdict(False, f"for d_k={d_k}, var_q={var_q}, var_k={var_k} the variance is off: "
                                f"write q.k as a sum of d_k independent terms q_i k_i and add their variances.")
     if score_scale is not None:
