@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from llm_book._checks import check_int, check_real
+from llm_book._checks import check_int
+from llm_book.finetuning import split_sentences_train_test  # noqa: F401  (here since Chapter 6 imports it from here)
 from llm_book.semantics import parse
 from llm_book.tokenizer import WordTokenizer
 
@@ -98,22 +99,6 @@ def qa_tokenizer(base: WordTokenizer) -> WordTokenizer:
     return WordTokenizer(list(base.vocab) + [w for w in QA_WORDS if w not in base.vocab], eos=base.eos)
 
 
-def split_sentences_train_test(sentences: Sequence[Sequence[str]], test_fraction: float = 0.2,
-                               seed: int = 0) -> tuple[list[list[str]], list[list[str]]]:
-    """Shuffle the sentences with a seeded generator and hold out ``test_fraction`` of them."""
-    import random
-
-    test_fraction = check_real("test_fraction", test_fraction, "a float in (0, 1)", minimum=0, maximum=1,
-                               min_inclusive=False, max_inclusive=False)
-    seed = check_int("seed", seed, "an integer (the same seed, the same split)")
-    order = list(range(len(sentences)))
-    random.Random(seed).shuffle(order)
-    n_test = max(1, round(test_fraction * len(sentences)))
-    test = [list(sentences[i]) for i in sorted(order[:n_test])]
-    train = [list(sentences[i]) for i in sorted(order[n_test:])]
-    return train, test
-
-
 def train_qa_gpt(steps: int | None = None, from_pretrained: bool = True, seed: int | None = None,
                  progress: bool = False):
     """Fine-tune the shipped toy GPT (or a fresh one) to answer questions, with ``QA_RECIPE``.
@@ -125,17 +110,12 @@ def train_qa_gpt(steps: int | None = None, from_pretrained: bool = True, seed: i
         ``(model, tokenizer, history)``.
     """
     from llm_book import set_seed
-    from llm_book.finetuning import extend_gpt, finetune
-    from llm_book.language import ToyLanguage
+    from llm_book.finetuning import extend_gpt, finetune, recipe_start
     from llm_book.model import GPT, GPTConfig
     from llm_book.pretrained import load_toy_gpt
 
     r = dict(QA_RECIPE)
-    steps = r["steps"] if steps is None else steps
-    seed = r["seed"] if seed is None else seed
-    language = ToyLanguage()
-    train_sentences, _ = split_sentences_train_test([w for w, _ in language.sentences()],
-                                                    r["test_fraction"], seed=0)
+    steps, seed, _, train_sentences = recipe_start(r, steps, seed)
     base, base_tokenizer = load_toy_gpt()
     tokenizer = qa_tokenizer(base_tokenizer)
     set_seed(seed)

@@ -9,6 +9,11 @@ the prompt): the model should learn to answer, not to write questions.
 New tasks need new words.  ``extend_gpt`` copies a pretrained GPT into a
 larger one - more token embeddings, more positions - keeping every learned
 weight, so that fine-tuning starts from what pretraining taught.
+
+Each shipped task model (``llm_book.dialogue``, ``llm_book.translation``)
+begins its recipe the same way, with ``recipe_start``: the recipe's steps and
+seed unless overridden, the toy language, and its sentences minus a held-out
+test set (``split_sentences_train_test``, always with seed 0).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from llm_book._checks import check_int
+from llm_book._checks import check_int, check_real
 from llm_book.model import GPT, model_device
 from llm_book.sampling import greedy
 from llm_book.training import TrainHistory, train
@@ -197,3 +202,44 @@ def exact_match(predictions: Sequence[Sequence[str]], references: Sequence[Seque
         raise ValueError(f"`predictions` ({len(predictions)}) and `references` ({len(references)}) "
                          f"have to be non-empty lists of the same length")
     return sum(list(p) == list(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+def split_sentences_train_test(sentences: Sequence[Sequence[str]], test_fraction: float = 0.2,
+                               seed: int = 0) -> tuple[list[list[str]], list[list[str]]]:
+    """Shuffle the sentences with a seeded generator and hold out ``test_fraction`` of them."""
+    import random
+
+    test_fraction = check_real("test_fraction", test_fraction, "a float in (0, 1)", minimum=0, maximum=1,
+                               min_inclusive=False, max_inclusive=False)
+    seed = check_int("seed", seed, "an integer (the same seed, the same split)")
+    order = list(range(len(sentences)))
+    random.Random(seed).shuffle(order)
+    n_test = max(1, round(test_fraction * len(sentences)))
+    test = [list(sentences[i]) for i in sorted(order[:n_test])]
+    train = [list(sentences[i]) for i in sorted(order[n_test:])]
+    return train, test
+
+
+def recipe_start(recipe: dict, steps: int | None = None, seed: int | None = None):
+    """The common beginning of a task recipe (``QA_RECIPE``, ``TRANSLATOR_RECIPE``).
+
+    Args:
+        recipe: needs ``"steps"``, ``"seed"`` and ``"test_fraction"``.
+        steps, seed: override the recipe's when given.
+
+    Returns:
+        ``(steps, seed, language, train_sentences)``: the ``ToyLanguage`` and its
+        sentences without the held-out ``recipe["test_fraction"]`` (split with seed 0,
+        whatever ``seed`` is, so every model is tested on the same sentences).
+    """
+    from llm_book.language import ToyLanguage
+
+    missing = [k for k in ("steps", "seed", "test_fraction") if k not in recipe]
+    if missing:
+        raise ValueError(f"`recipe` lacks {missing}; it needs 'steps', 'seed' and 'test_fraction'")
+    steps = recipe["steps"] if steps is None else steps
+    seed = recipe["seed"] if seed is None else seed
+    language = ToyLanguage()
+    train_sentences, _ = split_sentences_train_test([w for w, _ in language.sentences()],
+                                                    recipe["test_fraction"], seed=0)
+    return steps, seed, language, train_sentences

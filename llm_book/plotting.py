@@ -773,6 +773,10 @@ def plot_mask(mask, query_tokens: Sequence[str], key_tokens: Sequence[str] | Non
     return ax
 
 
+_LOSS_TICKS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4,
+               5, 6, 7, 8, 10, 12, 15, 20]
+
+
 def plot_scaling_law(parameters: Sequence[float], losses: Sequence[float],
                      laws: Mapping[str, object] | None = None, extrapolate_to: float | None = None,
                      ax=None, title: str | None = None):
@@ -799,11 +803,13 @@ def plot_scaling_law(parameters: Sequence[float], losses: Sequence[float],
             ax.plot(outside, law(outside), color=colour, lw=1.2, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2.5 rather than 2.5 x 10^0
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    # A loss spans less than a decade: label it at round values (1.2, 1.4, ..., 2, 2.5, 3),
+    # written plainly (2.5 rather than 2.5 x 10^0); only those inside the view are drawn.
+    ax.yaxis.set_major_locator(FixedLocator(_LOSS_TICKS))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("non-embedding parameters N (log scale)")
     ax.set_ylabel("validation loss (nats / token, log scale)")
     ax.grid(True, which="both", alpha=0.25)
@@ -818,26 +824,34 @@ def plot_reliability_diagram(bins: Mapping[str, object], ax=None, title: str | N
 
     Args:
         bins: ``{label: ReliabilityBins}`` (``llm_book.calibration.reliability_bins``); each is drawn
-            as a line whose markers grow with the bin's share of the weight; the legend gives its ECE.
-            Points on the diagonal are perfectly calibrated; below it, over-confident.
+            as a line whose markers grow with the bin's share of the weight; the legend, below the
+            axes so it hides no point, gives its ECE. The first is drawn with filled markers, the
+            others with open markers of other shapes and dashed lines, so that one lying on top of
+            another still shows. Points on the diagonal are perfectly calibrated; below it,
+            over-confident.
     """
     if not bins:
         raise ValueError("`bins` is empty; give {label: reliability_bins(...)}")
-    ax = _axes(ax, (5, 5))
+    ax = _axes(ax, (5, 6))
     ax.plot([0, 1], [0, 1], color="gray", ls=":", label="perfectly calibrated")
+    colours = [OKABE_ITO[i] for i in (0, 3, 2, 4, 1, 5, 7)]  # blue, vermillion, green, pink, ...
+    markers = ["o", "s", "^", "D", "v", "P", "X"]
     for i, (label, b) in enumerate(bins.items()):
         pred, obs, weight = _as_array(b.predicted), _as_array(b.observed), _as_array(b.weight)
         full = weight > 0
         share = weight[full] / weight[full].sum()
-        colour = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.plot(pred[full], obs[full], "-", color=colour, lw=1.2, label=f"{label} (ECE {b.ece:.4f})")
-        ax.scatter(pred[full], obs[full], s=15 + 400 * np.sqrt(share), color=colour, alpha=0.7, zorder=3)
+        colour, marker = colours[i % len(colours)], markers[i % len(markers)]
+        ax.plot(pred[full], obs[full], "-" if i == 0 else "--", color=colour, lw=1.2, marker=marker,
+                ms=5, mfc=colour if i == 0 else "none", label=f"{label} (ECE {b.ece:.4f})")
+        ax.scatter(pred[full], obs[full], s=15 + 400 * np.sqrt(share), marker=marker, zorder=3 + (i > 0),
+                   **({"color": colour, "alpha": 0.6} if i == 0 else
+                      {"facecolors": "none", "edgecolors": colour, "linewidths": 1.5}))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("mean predicted probability (per bin)")
     ax.set_ylabel("mean true probability (per bin)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     if title:
         ax.set_title(title)
     return ax

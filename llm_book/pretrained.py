@@ -13,6 +13,11 @@ sentences (Chapter 6, ``llm_book.dialogue.train_qa_gpt``); rebuild it (about a
 minute on one CPU thread) with::
 
     python -m llm_book.pretrained qa-gpt llm_book/data/qa_gpt.pt
+
+This module knows checkpoints, not tasks: a chapter's recipe (such as
+``llm_book.dialogue``) imports the loader, never the other way round.  The
+rebuild command finds each recipe by name in ``REBUILD`` and imports it only
+when asked to run it.
 """
 
 from __future__ import annotations
@@ -144,22 +149,28 @@ def load_qa_gpt() -> tuple[GPT, WordTokenizer]:
     return load_checkpoint(QA_GPT_PATH, QA_GPT_SHA256)
 
 
+# Each shipped checkpoint: the recipe that rebuilds it ("module:function", imported only when
+# it runs), where it goes, the constant that holds its SHA-256, and the torch threads it needs
+# (None: torch's default; 1: a tiny model, fastest on one thread and the same file every run).
+REBUILD = {
+    "toy-gpt": ("llm_book.pretrained:train_toy_gpt", TOY_GPT_PATH, "TOY_GPT_SHA256", None),
+    "qa-gpt": ("llm_book.dialogue:train_qa_gpt", QA_GPT_PATH, "QA_GPT_SHA256", 1),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="python -m llm_book.pretrained",
                                      description="Rebuild a shipped checkpoint from scratch.")
-    parser.add_argument("which", choices=["toy-gpt", "qa-gpt"])
+    parser.add_argument("which", choices=list(REBUILD))
     parser.add_argument("out", type=Path, nargs="?", default=None)
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    if args.which == "toy-gpt":
-        out, constant = args.out or TOY_GPT_PATH, "TOY_GPT_SHA256"
-        model, tokenizer, history = train_toy_gpt(progress=True)
-    else:
-        from llm_book.dialogue import train_qa_gpt  # fine-tunes the shipped toy GPT
-
-        torch.set_num_threads(1)  # a tiny model: fastest on one thread, and the same file every run
-        out, constant = args.out or QA_GPT_PATH, "QA_GPT_SHA256"
-        model, tokenizer, history = train_qa_gpt(progress=True)
+    recipe, path, constant, threads = REBUILD[args.which]
+    module, function = recipe.split(":")
+    torch.set_num_threads(threads or max(1, torch.get_num_threads()))
+    out = args.out or path
+    model, tokenizer, history = getattr(importlib.import_module(module), function)(progress=True)
     digest = save_checkpoint(model, tokenizer, out)
     print(f"final training loss {history.loss[-1]:.4f}; wrote {out}")
     print(f"SHA-256 {digest}  (set {constant} in llm_book/pretrained.py to this)")

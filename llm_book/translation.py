@@ -168,24 +168,18 @@ def train_translator(steps: int | None = None, seed: int | None = None, progress
     """Train a GPT from scratch to translate toy English into Chinese, with ``TRANSLATOR_RECIPE``.
 
     ``TRANSLATOR_RECIPE["test_fraction"]`` of the toy sentences are held out
-    (``llm_book.dialogue.split_sentences_train_test`` with seed 0); the rest are the
+    (``llm_book.finetuning.recipe_start``: split with seed 0); the rest are the
     training set, drawn uniformly.
 
     Returns:
         ``(model, tokenizer, history)``.
     """
     from llm_book import set_seed
-    from llm_book.dialogue import split_sentences_train_test
-    from llm_book.finetuning import finetune
-    from llm_book.language import ToyLanguage
+    from llm_book.finetuning import finetune, recipe_start
     from llm_book.model import GPT, GPTConfig
 
     r = dict(TRANSLATOR_RECIPE)
-    steps = r["steps"] if steps is None else steps
-    seed = r["seed"] if seed is None else seed
-    language = ToyLanguage()
-    train_sentences, _ = split_sentences_train_test([w for w, _ in language.sentences()],
-                                                    r["test_fraction"], seed=0)
+    steps, seed, language, train_sentences = recipe_start(r, steps, seed)
     tokenizer = translation_tokenizer(language.vocab)
     set_seed(seed)
     model = GPT(GPTConfig(vocab_size=len(tokenizer), block_size=r["block_size"], n_layer=r["n_layer"],

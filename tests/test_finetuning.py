@@ -168,3 +168,32 @@ def test_exact_match():
         exact_match("ab", ["ab"])
     with pytest.raises(ValueError, match=r"`predictions` \(1\) and `references` \(2\)"):
         exact_match([["a"]], [["a"], ["b"]])
+
+
+# ----------------------------------------------------------------------------
+# recipe_start: the beginning every task recipe shares
+
+
+def test_recipe_start_is_the_shared_beginning_of_both_task_recipes():
+    from llm_book.dialogue import QA_RECIPE
+    from llm_book.finetuning import recipe_start, split_sentences_train_test
+    from llm_book.language import ToyLanguage
+    from llm_book.translation import TRANSLATOR_RECIPE
+
+    everything = [w for w, _ in ToyLanguage().sentences()]
+    for recipe in (QA_RECIPE, TRANSLATOR_RECIPE):
+        steps, seed, language, train_sentences = recipe_start(recipe)
+        assert (steps, seed) == (recipe["steps"], recipe["seed"])
+        assert isinstance(language, ToyLanguage)
+        assert train_sentences == split_sentences_train_test(everything, recipe["test_fraction"], seed=0)[0]
+        # overriding the seed changes the training run, never the held-out sentences
+        assert recipe_start(recipe, steps=3, seed=7)[0::3] == (3, train_sentences)
+        assert recipe_start(recipe, seed=7)[1] == 7
+    with pytest.raises(ValueError, match=r"`recipe` lacks \['test_fraction'\]"):
+        recipe_start({"steps": 1, "seed": 0})
+
+
+def test_dialogue_still_offers_the_split_chapter_6_imports():
+    from llm_book import dialogue, finetuning
+
+    assert dialogue.split_sentences_train_test is finetuning.split_sentences_train_test

@@ -71,3 +71,22 @@ def test_every_chapter_has_at_least_three_exercises():
     for chapter, count in per_chapter.items():
         if chapter != "09":  # the FAQ may skip them
             assert count >= 3, f"Chapter {int(chapter)} has {count} exercises; every chapter needs at least 3"
+
+
+def test_every_notebook_the_teachers_guide_names_exists():
+    """The guide names notebooks in its text, its code and its outputs: each one has to be in book/,
+    and its week plan has to cover exactly the chapters of _toc.yml."""
+    guide = json.loads((ROOT / "book" / "teachers_guide.ipynb").read_text(encoding="utf-8"))
+    texts = ["".join(c["source"]) for c in guide["cells"]]
+    for cell in guide["cells"]:
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            texts.extend("".join(v) for v in output.get("data", {}).values() if isinstance(v, (str, list)))
+    names = {m for text in texts for m in re.findall(r"(?<![\w/])(\d\d[a-z]?_[a-z_]*[a-z])(?![\w])", text)}
+    assert "06a_dialogue" in names and "08_outlook" in names  # the pattern finds the names it should
+    missing = sorted(n for n in names if not (ROOT / "book" / f"{n}.ipynb").is_file())
+    assert not missing, f"the teachers' guide names notebooks that are not in book/: {missing}"
+    chapters = re.findall(r"^\s*- file: book/(\d\w*)\s*$", (ROOT / "_toc.yml").read_text(), re.M)
+    plan = next("".join(o["data"]["text/markdown"]) for c in guide["cells"] for o in c.get("outputs", [])
+                if "text/markdown" in o.get("data", {}))
+    assert re.findall(r"`(\d\w*)`", plan) == chapters, "the stored week plan does not follow _toc.yml"

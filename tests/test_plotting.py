@@ -161,6 +161,12 @@ def test_plot_scaling_law_draws_points_and_fits():
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert len(ax.lines) == 3, "points, the fit, and its dashed extrapolation"
     assert ax.lines[2].get_linestyle() == "--"
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    shown = [t for t in ax.get_yticks() if low <= t <= high]
+    assert len(shown) >= 4, "a loss axis spanning less than a decade still gets several labelled ticks"
+    assert {t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high} >= {"2.5", "3"}
+    plt.close(ax.figure)
     with pytest.raises(ValueError, match=r"`parameters` and `losses` have to be positive"):
         plotting.plot_scaling_law([1e3, 1e4], [1.0])
 
@@ -173,6 +179,13 @@ def test_plot_reliability_diagram_labels_each_ece():
     ax = plotting.plot_reliability_diagram(bins)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "model (ECE 0.0000)" in labels and any(label.startswith("worse (ECE") for label in labels)
+    ax.figure.canvas.draw()
+    legend_box, axes_box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0, "the legend sits below the axes, over no point"
+    first, second = ax.lines[1], ax.lines[2]
+    assert first.get_marker() != second.get_marker() and first.get_color() != second.get_color()
+    assert second.get_linestyle() == "--" and second.get_markerfacecolor() == "none"  # the one beneath shows
+    plt.close(ax.figure)
     with pytest.raises(ValueError, match=r"`bins` is empty"):
         plotting.plot_reliability_diagram({})
 

@@ -147,6 +147,30 @@ def test_main_rejects_an_unknown_checkpoint():
         main(["not-a-checkpoint"])
 
 
+def test_the_loader_does_not_import_a_chapter_recipe():
+    """Dependencies run one way: llm_book.dialogue imports the loader, never the reverse."""
+    import subprocess
+    import sys
+
+    code = ("import sys, llm_book.pretrained; "
+            "bad = [m for m in ('llm_book.dialogue', 'llm_book.translation') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_rebuild_recipe_is_found_by_name():
+    import importlib
+
+    from llm_book import pretrained
+
+    assert set(pretrained.REBUILD) == {"toy-gpt", "qa-gpt"}
+    for recipe, path, constant, threads in pretrained.REBUILD.values():
+        module, function = recipe.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
+        assert path.is_file() and pretrained.sha256(path) == getattr(pretrained, constant)
+        assert threads in (None, 1)
+
+
 # ----------------------------------------------------------------------------
 # Checkpoints that do not fit, damaged files, side effects
 # ----------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def check_5_5(my_top_p: Callable) -> Verdict:
     from llm_book.sampling import top_p_filter
 
     cases = [(torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])), 0.75),  # 0.5 + 0.3 reaches 0.75
-             (torch.log(torch.tensor([[0.05, 0.15, 0.5, 0.3]])), 0.7),   # not sorted; needs 3 tokens
+             (torch.log(torch.tensor([[0.05, 0.15, 0.5, 0.3]])), 0.7),   # not sorted; needs 2 tokens (0.5 + 0.3)
              (_filter_case(4), 0.6), (_filter_case(5), 0.95), (_filter_case(6), 0.01)]
     for logits, p in cases:
         expected = top_p_filter(logits.clone(), p)
