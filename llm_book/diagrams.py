@@ -261,3 +261,108 @@ def causal_mask_diagram(tokens=("The", "cat", "sat", "on", "the", "mat"), highli
                 + (f" ({tokens[highlight + 1]!r})" if highlight + 1 < T else "") + " without seeing it.",
                 ha="left", va="center", fontsize=10, color=OKABE_ITO[3])
     return ax
+
+
+# ---------------------------------------------------------------------------
+# Chapter 5: the GPT block as llm_book.model builds it, and the key/value cache
+# ---------------------------------------------------------------------------
+
+def gpt_block_code(ax=None):
+    """The ``GPT`` of ``llm_book.model``, each box labelled with the attribute that computes it.
+
+    ``wte`` + ``wpe`` -> ``blocks[i]`` (``ln_1`` -> ``attn`` (``query``, ``key``, ``value`` -> heads -> ``out``)
+    added to the stream, then ``ln_2`` -> ``mlp`` (``fc`` -> ``act`` -> ``proj``) added) -> ``ln_f`` ->
+    ``lm_head``; with the shapes of the tensors between them.
+
+    Returns:
+        The Axes.
+    """
+    ax = canvas(ax, width=11.6, height=11.6, figsize=(8.0, 8.0))
+    green, purple, sky = OKABE_ITO[2], OKABE_ITO[4], OKABE_ITO[5]
+    sx, bx, bw = 3.3, 5.3, 4.6                                      # residual stream x; branch boxes
+    ax.text(sx, 0.25, "idx: token ids (B, T)", ha="center", va="center", fontsize=9, family="monospace")
+    arrow(ax, (sx, 0.42), (sx, 0.75))
+    box(ax, 1.0, 0.75, 2.1, 0.6, "wte(idx)\ntoken emb.", color=sky, fontsize=8)
+    box(ax, 3.5, 0.75, 2.1, 0.6, "wpe(positions)\nposition emb.", color=sky, fontsize=8)
+    arrow(ax, (2.05, 1.35), (sx - 0.2, 1.68))
+    arrow(ax, (4.55, 1.35), (sx + 0.2, 1.68))
+    _add_circle(ax, sx, 1.85, r=0.18)
+    ax.text(sx + 0.35, 2.1, "x: (B, T, C)", ha="left", va="center", fontsize=8, family="monospace")
+    frame = FancyBboxPatch((0.1, 2.45), 11.3, 5.7, boxstyle="round,pad=0.02,rounding_size=0.15",
+                           facecolor="none", edgecolor="#888888", linestyle="--", linewidth=1.2)
+    ax.add_patch(frame)
+    ax.text(11.3, 8.05, "blocks[i], i = 0 … n_layer − 1", ha="right", va="top", fontsize=9,
+            fontweight="bold", color="#555555", family="monospace")
+    add1, add2 = 5.0, 7.6
+    arrow(ax, (sx, 2.03), (sx, add1 - 0.2), color="#222222", linewidth=2.2)
+    arrow(ax, (sx, add1 + 0.2), (sx, add2 - 0.2), color="#222222", linewidth=2.2)
+    ax.text(sx - 0.2, 3.6, "residual\nstream x", ha="right", va="center", fontsize=9)
+    for fork, ln_name, sub_y, sub_text, color, add, label in (
+            (2.75, "ln_1", 3.55, "attn: query, key, value\n→ split into heads → attention\n→ merge → out",
+             OKABE_ITO[6], add1, "x + attn(ln_1(x))"),
+            (5.4, "ln_2", 6.2, "mlp: fc (C → 4C) → act (GELU)\n→ proj (4C → C)", green, add2,
+             "x + mlp(ln_2(x))")):
+        arrow(ax, (sx, fork), (bx, fork))
+        box(ax, bx, fork - 0.22, bw, 0.45, ln_name + " (LayerNorm)", color=purple, fontsize=8)
+        arrow(ax, (bx + bw / 2, fork + 0.23), (bx + bw / 2, sub_y))
+        box(ax, bx, sub_y, bw, 0.9 if ln_name == "ln_1" else 0.7, sub_text, color=color, fontsize=8)
+        top = sub_y + (0.9 if ln_name == "ln_1" else 0.7)
+        arrow(ax, (bx + bw / 2, top), (bx + bw / 2, add), style="-")
+        arrow(ax, (bx + bw / 2, add), (sx + 0.22, add))
+        _add_circle(ax, sx, add)
+        ax.text(sx - 0.3, add, label, ha="right", va="center", fontsize=8, family="monospace")
+    arrow(ax, (sx, add2 + 0.22), (sx, 8.55), color="#222222", linewidth=2.2)
+    box(ax, 2.0, 8.55, 2.6, 0.5, "ln_f (LayerNorm)", color=purple, fontsize=8)
+    arrow(ax, (sx, 9.05), (sx, 9.4))
+    box(ax, 1.3, 9.4, 4.0, 0.6, "lm_head (C → vocab)\nweight tied to wte", color=OKABE_ITO[1], fontsize=8)
+    arrow(ax, (sx, 10.0), (sx, 10.4))
+    ax.text(sx, 10.7, "logits: (B, T, vocab)", ha="center", va="center", fontsize=9, family="monospace")
+    ax.text(6.2, 9.7, "attribute names are those of\nllm_book.model.GPT; C = n_embd", ha="left", va="center",
+            fontsize=8, color="#555555")
+    return ax
+
+
+def kv_cache_diagram(ax=None, T: int = 4, n_layer: int = 2):
+    """The key/value cache during generation: what is stored and what one step computes.
+
+    Stored, for every layer: the keys and the values of the ``T`` tokens so far, each a tensor of shape
+    ``(batch, heads, T, head_dim)``.  One step feeds only the new token ``x_{T+1}``: each layer computes its
+    query, key and value (one position), appends the key and value to the cache, and the new query
+    attends over all ``T + 1`` cached keys.
+
+    Returns:
+        The Axes.
+    """
+    if T < 1 or n_layer < 1:
+        raise ValueError(f"`T` (={T}) and `n_layer` (={n_layer}) have to be at least 1")
+    s = 0.8                                                         # cell width
+    gx = 2.3                                                        # left edge of the cached cells
+    width = gx + (T + 1) * s + 6.4
+    height = 1.6 + n_layer * 2.6 + 1.2
+    ax = canvas(ax, width=width, height=height, figsize=(0.78 * width, 0.78 * height))
+    blue, orange = OKABE_ITO[0], OKABE_ITO[1]
+    ax.text(0.1, height - 0.4, "KV cache: per layer, keys and values of the tokens so far, shape "
+            "(batch, heads, T, head_dim)", fontsize=10, fontweight="bold", va="center")
+    tx = gx + (T + 1) * s + 0.5                                     # the explanations on the right
+    for layer in range(n_layer):
+        y0 = 1.6 + (n_layer - 1 - layer) * 2.6
+        ax.text(0.1, y0 + 1.95, f"layer {layer}  (blocks[{layer}].attn)", fontsize=9, va="center")
+        for row, name in ((1, "k"), (0, "v")):
+            y = y0 + row * 0.85
+            ax.text(gx - 0.15, y + 0.35, f"{name.upper()} cache", ha="right", va="center", fontsize=9)
+            for t in range(T):
+                box(ax, gx + t * s + 0.04, y, s - 0.08, 0.7, f"${name}_{{{t + 1}}}$", color=blue, alpha=0.35,
+                    fontsize=9)
+            box(ax, gx + T * s + 0.04, y, s - 0.08, 0.7, f"${name}_{{{T + 1}}}$", color=orange, fontsize=9)
+        box(ax, tx, y0 + 0.2, 1.0, 0.9, f"$q_{{{T + 1}}}$", color=orange, fontsize=10)
+        arrow(ax, (tx - 0.05, y0 + 0.95), (gx + (T + 1) * s + 0.05, y0 + 1.2), connectionstyle="arc3,rad=0.2")
+        ax.text(tx + 1.2, y0 + 0.65, f"the new query attends over\nall {T + 1} keys (stored + new),\n"
+                f"weights the {T + 1} values", ha="left", va="center", fontsize=8)
+    box(ax, gx + T * s + 0.04, 0.25, s - 0.08, 0.7, f"$x_{{{T + 1}}}$", color=orange, fontsize=9)
+    ax.text(gx + T * s - 0.15, 0.6, f"one step feeds only the new token $x_{{{T + 1}}}$:", ha="right", va="center",
+            fontsize=9)
+    ax.text(tx, 0.6, f"computed this step (orange): $q$, $k$, $v$ of\n$x_{{{T + 1}}}$ only, in every layer; "
+            "$k$ and $v$\nare appended to the cache (T → T + 1)", ha="left", va="center", fontsize=8)
+    ax.text(gx, 1.2, f"stored (blue): $x_1 … x_{T}$, computed at earlier steps, never again",
+            ha="left", va="center", fontsize=8, color="#333333")
+    return ax

@@ -86,3 +86,38 @@ def test_box_alpha_is_the_fill_opacity():
     assert solid.get_facecolor()[3] == 1.0 and light.get_facecolor()[3] == 0.2
     assert light.get_edgecolor()[3] == 1.0
     plt.close(ax.figure)
+
+
+def test_gpt_block_code_names_the_attributes_of_llm_book_model():
+    from llm_book.diagrams import gpt_block_code
+    from llm_book.model import GPT, GPTConfig
+
+    ax = gpt_block_code()
+    shown = " ".join(texts(ax))
+    names = ("wte", "wpe", "blocks[i]", "ln_1", "attn", "query", "key", "value", "out", "ln_2", "mlp", "fc",
+             "act", "proj", "ln_f", "lm_head")
+    for name in names:
+        assert name in shown, name
+    model = GPT(GPTConfig(vocab_size=10, n_embd=8, n_head=2, n_layer=1, block_size=4))
+    block = model.blocks[0]
+    for module, attrs in ((model, ("wte", "wpe", "ln_f", "lm_head")), (block, ("ln_1", "attn", "ln_2", "mlp")),
+                          (block.attn, ("query", "key", "value", "out")), (block.mlp, ("fc", "act", "proj"))):
+        for attr in attrs:                                          # the names on the picture exist in the code
+            assert hasattr(module, attr), attr
+    plt.close(ax.figure)
+
+
+def test_kv_cache_diagram_shows_stored_and_new_keys_and_values():
+    import pytest
+
+    from llm_book.diagrams import kv_cache_diagram
+
+    ax = kv_cache_diagram(T=4, n_layer=2)
+    shown = texts(ax)
+    assert shown.count("$k_{1}$") == 2 and shown.count("$v_{4}$") == 2   # stored, in each of the 2 layers
+    assert shown.count("$q_{5}$") == 2 and shown.count("$k_{5}$") == 2   # the new token's q and k per layer
+    assert any("(batch, heads, T, head_dim)" in t for t in shown)
+    assert not any("$q_{4}$" in t for t in shown)                        # no query for the stored tokens
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="at least 1"):
+        kv_cache_diagram(T=0)
