@@ -31,6 +31,14 @@ def _as_array(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+def _matrix(x, name: str, shape: tuple[int, int], labels: str) -> np.ndarray:
+    """``x`` as a 2-D float array of ``shape``, or a ValueError naming ``name`` and the ``labels`` it must match."""
+    m = _as_array(x)
+    if m.ndim != 2 or m.shape != shape:
+        raise ValueError(f"`{name}` has to be 2-D {shape} {labels}, got shape {m.shape}")
+    return m
+
+
 def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[str] | None = None,
                    ax=None, title: str | None = None, annotate: bool = True, cmap: str = "viridis",
                    colorbar: bool = True, vmax: float | None = None,
@@ -46,13 +54,8 @@ def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[st
         vmax: the weight drawn in the brightest colour (default: this matrix's largest weight).
         highlight: ``(query, key)`` cell to outline, e.g. the one the text is about.
     """
-    w = _as_array(weights)
     key_tokens = query_tokens if key_tokens is None else key_tokens
-    if w.ndim != 2 or w.shape != (len(query_tokens), len(key_tokens)):
-        raise ValueError(
-            f"`weights` has to be 2-D ({len(query_tokens)}, {len(key_tokens)}) to match the token "
-            f"labels, got shape {w.shape}"
-        )
+    w = _matrix(weights, "weights", (len(query_tokens), len(key_tokens)), "to match the token labels")
     ax = _axes(ax, (0.6 * len(key_tokens) + 1.5, 0.5 * len(query_tokens) + 1))
     im = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max()) if vmax is None else vmax))
     ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=45, ha="right")
@@ -560,11 +563,8 @@ def plot_similarity_matrix(similarity, row_labels: Sequence[str], col_labels: Se
                            ax=None, title: str | None = None, vmin: float = -1.0, vmax: float = 1.0,
                            annotate: bool = True, cmap: str = "cividis"):
     """Heatmap of a similarity matrix (e.g. cosine similarities of sentence embeddings)."""
-    s = _as_array(similarity)
     col_labels = row_labels if col_labels is None else col_labels
-    if s.ndim != 2 or s.shape != (len(row_labels), len(col_labels)):
-        raise ValueError(f"`similarity` has to be 2-D ({len(row_labels)}, {len(col_labels)}) to match "
-                         f"the labels, got shape {s.shape}")
+    s = _matrix(similarity, "similarity", (len(row_labels), len(col_labels)), "to match the labels")
     ax = _axes(ax, (0.5 * len(col_labels) + 2.5, 0.45 * len(row_labels) + 1.5))
     im = ax.imshow(s, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=8)
@@ -751,11 +751,8 @@ def plot_mask(mask, query_tokens: Sequence[str], key_tokens: Sequence[str] | Non
         mask: ``(T_q, T_k)`` array or tensor; nonzero (or True) where attention is allowed.
         query_tokens, key_tokens: labels (``key_tokens`` defaults to ``query_tokens``).
     """
-    m = _as_array(mask)
     key_tokens = query_tokens if key_tokens is None else key_tokens
-    if m.ndim != 2 or m.shape != (len(query_tokens), len(key_tokens)):
-        raise ValueError(f"`mask` has to be 2-D ({len(query_tokens)}, {len(key_tokens)}) to match the token "
-                         f"labels, got shape {m.shape}")
+    m = _matrix(mask, "mask", (len(query_tokens), len(key_tokens)), "to match the token labels")
     ax = _axes(ax, (0.5 * len(key_tokens) + 1.5, 0.5 * len(query_tokens) + 1))
     from matplotlib.colors import ListedColormap
 
@@ -944,10 +941,7 @@ def plot_alignment(weights, source_tokens: Sequence[str], target_tokens: Sequenc
         fallback_labels: row labels to use without a CJK font (default: ``target_tokens``).
         annotate: write each weight in its cell.
     """
-    w = _as_array(weights)
-    if w.ndim != 2 or w.shape != (len(target_tokens), len(source_tokens)):
-        raise ValueError(f"`weights` has to be 2-D ({len(target_tokens)}, {len(source_tokens)}) "
-                         f"(target x source), got shape {w.shape}")
+    w = _matrix(weights, "weights", (len(target_tokens), len(source_tokens)), "(target x source)")
     if fallback_labels is not None and len(fallback_labels) != len(target_tokens):
         raise ValueError(f"`fallback_labels` needs one label per target token ({len(target_tokens)}), "
                          f"got {len(fallback_labels)}")
