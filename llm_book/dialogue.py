@@ -219,3 +219,96 @@ class ChatSession:
             return "That question is too long for me."
         answer = complete(self.model, self.tokenizer, [prompt], min(budget, self.max_answer_tokens))[0]
         return " ".join(answer) if answer else "(no answer)"
+
+
+# How Chapter 6's pretrained-versus-scratch comparison is run (the notebook's settings).
+COMPARISON_RECIPE = {"steps": 300, "batch_size": 32, "lr": 5e-3, "warmup_steps": 30}
+SEED_STUDY_PATH = "qa_seed_study.json"  # in llm_book/data
+
+
+def compare_pretrained_and_scratch(seed: int, steps: int | None = None) -> dict:
+    """One run of Chapter 6's comparison with everything random drawn from ``seed``.
+
+    The pretrained model is ``train_toy_gpt(seed=seed)`` (the shipped toy GPT for the
+    recipe's own seed), grown with ``extend_gpt`` and fine-tuned with
+    ``COMPARISON_RECIPE``; the other model has the same sizes and random weights.
+    Both are scored by exact match on every question about the held-out stories.
+
+    Args:
+        seed: an integer from 0 to 2**32 - 1; seeds pretraining, the new rows of ``extend_gpt``, the
+            model from scratch and the order of fine-tuning examples.  Seed 0 reuses the
+            shipped toy GPT and reproduces Chapter 6's run.
+        steps: fine-tuning steps per model (default ``COMPARISON_RECIPE["steps"]``, 300); fewer
+            are for quick checks.
+
+    Returns:
+        ``{"seed": seed, "pretrained": {"all": ..., "where": ..., "who": ..., "clause": ...},
+        "scratch": {...}}``: exact match in [0, 1] on all held-out questions and on each kind,
+        rounded to 4 decimals.  A seed other than 0 pretrains a toy GPT first (minutes).
+    """
+    from llm_book import set_seed
+    from llm_book.finetuning import complete, exact_match, extend_gpt, finetune, recipe_start
+    from llm_book.model import GPT, GPTConfig
+    from llm_book.pretrained import TOY_GPT_RECIPE, load_toy_gpt, train_toy_gpt
+
+    seed = check_int("seed", seed, "an integer from 0 to 2**32 - 1 (it seeds pretraining, growth "
+                                   "and fine-tuning)", minimum=0, maximum=2**32 - 1)
+    r = dict(COMPARISON_RECIPE)
+    steps = r["steps"] if steps is None else check_int("steps", steps,
+                                                       "None or an integer >= 1 (fine-tuning steps per model)",
+                                                       minimum=1)
+    _, _, language, train_sentences = recipe_start(QA_RECIPE)
+    _, test_sentences = split_sentences_train_test([w for w, _ in language.sentences()],
+                                                   QA_RECIPE["test_fraction"], seed=0)
+    if seed == TOY_GPT_RECIPE["seed"]:
+        base, base_tokenizer = load_toy_gpt()
+    else:
+        base, base_tokenizer, _ = train_toy_gpt(seed=seed)
+    tokenizer = qa_tokenizer(base_tokenizer)
+    block_size = QA_RECIPE["block_size"]
+    pretrained = extend_gpt(base, len(tokenizer), block_size, seed=seed)
+    set_seed(seed)
+    scratch = GPT(GPTConfig(**{**pretrained.config.to_dict()}))
+    prompts, completions, _ = qa_dataset(train_sentences)
+    test_prompts, test_completions, test_kinds = qa_dataset(test_sentences)
+    answers = [c[:-1] for c in test_completions]
+    out = {"seed": seed}
+    for name, model in (("pretrained", pretrained), ("scratch", scratch)):
+        finetune(model, tokenizer, prompts, completions, steps=steps, batch_size=r["batch_size"],
+                 lr=r["lr"], warmup_steps=r["warmup_steps"], seed=seed)
+        predicted = complete(model, tokenizer, test_prompts)
+        scores = {"all": exact_match(predicted, answers)}
+        for kind in QUESTION_KINDS:
+            rows = [i for i, k in enumerate(test_kinds) if k == kind]
+            scores[kind] = exact_match([predicted[i] for i in rows], [answers[i] for i in rows])
+        out[name] = {k: round(v, 4) for k, v in scores.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m llm_book.dialogue seed-study [SEEDS...]``: rerun Chapter 6's comparison per seed."""
+    import argparse
+    import json
+    import time
+    from pathlib import Path
+
+    import torch
+
+    parser = argparse.ArgumentParser(prog="python -m llm_book.dialogue")
+    parser.add_argument("what", choices=["seed-study"])
+    parser.add_argument("seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)                      # tiny models: one thread, the same numbers every run
+    path = Path(__file__).parent / "data" / SEED_STUDY_PATH
+    runs, start = [], time.perf_counter()
+    for seed in args.seeds:
+        runs.append(compare_pretrained_and_scratch(seed))
+        print(json.dumps(runs[-1]), flush=True)
+    record = {"recipe": COMPARISON_RECIPE, "runs": runs, "seconds": round(time.perf_counter() - start),
+              "torch": torch.__version__}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -172,11 +172,13 @@ def _decode(model, idx, max_new_tokens, pick, eos_id, use_cache):
     max_new_tokens = _check_prompt(model, idx, max_new_tokens)
     eos_id = _check_eos_id(model, eos_id)
     block_size = model.config.block_size
-    if use_cache and idx.shape[1] + max_new_tokens > block_size:
+    # The cache stores every position that goes through the model: the prompt and each new token
+    # but the last one picked, which is appended and never fed, so prompt + max_new_tokens - 1.
+    if use_cache and idx.shape[1] + max_new_tokens - 1 > block_size:
         raise ValueError(
             f"with `use_cache=True` the prompt ({idx.shape[1]} tokens) plus `max_new_tokens` "
-            f"({max_new_tokens}) has to fit in the model's block_size ({block_size}); "
-            f"use use_cache=False to slide a window over longer text"
+            f"({max_new_tokens}) minus 1 (the last token picked is never fed back) has to fit in the "
+            f"model's block_size ({block_size}); use use_cache=False to slide a window over longer text"
         )
     was_training = model.training
     model.eval()

@@ -14,17 +14,25 @@ MiniLM's, from ``llm_book.encoders.embed``) two classic scores are:
 The functions take embeddings ``(n, d)`` (rows L2-normalised, as ``embed``
 returns them) and return scores or sentence indices; they never draw.
 The helpers ``prose_paragraphs`` and ``split_sentences`` turn reStructuredText
-such as ``pydoc_data.topics.topics`` into plain sentences.
+such as ``pydoc_data.topics.topics`` into plain sentences.  ``pydoc_page`` returns
+a page from a copy shipped with the package (``data/pydoc_pages.json``), so that
+every Python version summarises the same text; ``python -m llm_book.summarization``
+regenerates that copy from the running Python.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Dr.", "No.")
+PYDOC_PAGES_PATH = Path(__file__).parent / "data" / "pydoc_pages.json"
+PYDOC_PAGE_NAMES = ("objects", "exceptions")  # the pages the book summarises
 
 
 def _check_embeddings(embeddings) -> None:
@@ -39,7 +47,8 @@ def prose_paragraphs(text: str) -> list[str]:
 
     Dropped: headings (a line followed by ``***``, ``===`` or ``---``), indented
     blocks (code, grammar rules, notes), bullet and numbered lists, and footnotes.
-    Emphasis marks (``*word*``, ``**word**``) are removed.
+    Emphasis marks (``*word*``, ``**word**``) are removed, and so are the curly quotes
+    that pydoc puts around quoted keywords (``‘"is"’`` -> ``"is"``).
     """
     if not isinstance(text, str):
         raise TypeError(f"`text` has to be a string, got {type(text).__name__}")
@@ -59,6 +68,7 @@ def prose_paragraphs(text: str) -> list[str]:
             line = line.strip()
             joined += line if joined.endswith("-") or not joined else " " + line
         joined = re.sub(r"\*\*?([^*]+?)\*\*?", r"\1", joined)  # *emphasis*, **strong** -> plain
+        joined = re.sub(r"‘(\"[^‘’]*\")’", r"\1", joined)           # ‘"try"…"finally"’ -> "try"…"finally"
         if not joined.endswith((".", ":", "!", "?", ")")) or len(joined.split()) < 6:
             continue
         paragraphs.append(joined)
@@ -204,3 +214,37 @@ def coverage(embeddings: torch.Tensor, chosen: Sequence[int]) -> float:
                          f"0 .. {embeddings.shape[0] - 1}, got {chosen}")
     e = torch.nn.functional.normalize(embeddings, dim=-1)
     return (e @ e[chosen].T).max(-1).values.mean().item()
+
+
+def pydoc_page(name: str) -> str:
+    """The reStructuredText of a Python reference page, from the copy shipped with the package.
+
+    The copy (``data/pydoc_pages.json``, pages ``PYDOC_PAGE_NAMES``) was taken from
+    ``pydoc_data.topics`` of the Python recorded in the file (``pydoc_pages_python()``),
+    so the book's summaries do not change with the reader's Python version.
+    """
+    pages = json.loads(PYDOC_PAGES_PATH.read_text(encoding="utf-8"))["pages"]
+    if name not in pages:
+        raise ValueError(f"`name` (={name!r}) has to be one of the shipped pages {sorted(pages)}; "
+                         f"for other pages use pydoc_data.topics.topics[name]")
+    return pages[name]
+
+
+def pydoc_pages_python() -> str:
+    """The Python version (``sys.version``'s first word) whose ``pydoc_data`` the shipped pages come from."""
+    return json.loads(PYDOC_PAGES_PATH.read_text(encoding="utf-8"))["python"]
+
+
+def write_pydoc_pages(path: Path | str = PYDOC_PAGES_PATH, names: Sequence[str] = PYDOC_PAGE_NAMES) -> Path:
+    """Copy the pages ``names`` of the running Python's ``pydoc_data.topics`` to ``path`` (JSON)."""
+    from pydoc_data.topics import topics
+
+    path = Path(path)
+    record = {"python": sys.version.split()[0], "source": "pydoc_data.topics.topics",
+              "pages": {name: topics[name] for name in names}}
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":  # python -m llm_book.summarization: regenerate data/pydoc_pages.json
+    print("wrote", write_pydoc_pages())

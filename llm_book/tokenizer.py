@@ -1,7 +1,9 @@
-"""Word-level tokenizer: words to integer ids and back.
+"""Tokenizers: words (or characters) to integer ids and back.
 
 A language model sees numbers, not words.  For the toy language one id per
-word is enough; Chapter 7 builds a byte-pair-encoding tokenizer for real text.
+word is enough (``WordTokenizer``); the character model of Chapter 5 uses one
+id per character (``CharTokenizer``); Chapter 7 builds a byte-pair-encoding
+tokenizer for real text.
 """
 
 from __future__ import annotations
@@ -74,3 +76,55 @@ class WordTokenizer:
 
     def __repr__(self) -> str:
         return f"WordTokenizer({len(self.vocab)} words, eos={self.eos!r})"
+
+
+class CharTokenizer:
+    """Maps each character of a fixed alphabet to its position in that alphabet.
+
+    Example:
+        >>> tok = CharTokenizer("abc ")
+        >>> tok.encode("cab a")
+        [2, 0, 1, 3, 0]
+        >>> tok.decode([0, 1, 3])
+        'ab '
+    """
+
+    def __init__(self, chars) -> None:
+        chars = list(chars)
+        if not chars or any(not isinstance(c, str) or len(c) != 1 for c in chars):
+            raise ValueError("`chars` has to be a non-empty sequence of single characters")
+        if len(set(chars)) != len(chars):
+            raise ValueError(f"`chars` has duplicate characters {sorted({c for c in chars if chars.count(c) > 1})}")
+        self.chars = chars
+        self.stoi = {c: i for i, c in enumerate(chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        """A string to ids; a character outside the alphabet raises ``ValueError`` naming it."""
+        if not isinstance(text, str):
+            raise TypeError(f"`text` has to be a string, got {type(text).__name__}")
+        unknown = sorted(set(text) - set(self.stoi))
+        if unknown:
+            raise ValueError(f"`text` has characters outside the tokenizer's {len(self.chars)}-character "
+                             f"alphabet: {unknown[:5]}")
+        return [self.stoi[c] for c in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids (a list or a 1-D tensor) to a string."""
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        out = []
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(self.chars):
+                raise ValueError(f"id {i!r} in `ids` is not a token id; ids run from 0 to {len(self.chars) - 1}")
+            out.append(self.chars[i])
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer({len(self.chars)} characters)"

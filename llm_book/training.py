@@ -75,6 +75,54 @@ class LanguageSampler:
         return self.idx[picks], self.targets[picks]
 
 
+class PackedLanguageSampler:
+    """Batches the way real models are pretrained: sentences packed into full windows.
+
+    Sentences drawn with their exact probabilities are laid end to end, each
+    closed by its end token, into one stream (``The cat sat on the mat <eos> The
+    dog runs <eos> The ...``), which is cut into windows of ``block_size + 1``
+    tokens.  Every position of every window is trained, including the last ones,
+    and no token is padding; a window may begin in the middle of a sentence, and
+    a sentence may see the end of the one before it (the model learns that
+    ``<eos>`` makes what came before irrelevant).  ``LanguageSampler`` pads
+    instead: one sentence a row, so positions past the longest sentence are
+    never trained.
+
+    ``sampler(batch_size, generator)`` returns ``(idx, targets)``, both
+    ``(batch_size, block_size)``: row i is window i of the stream, and
+    ``targets[:, t]`` is the token after ``idx[:, t]``.
+
+    Example:
+        >>> from llm_book.language import ToyLanguage
+        >>> from llm_book.tokenizer import WordTokenizer
+        >>> lang = ToyLanguage()
+        >>> sampler = PackedLanguageSampler(lang, WordTokenizer(lang.vocab, eos=lang.eos), block_size=16)
+        >>> idx, targets = sampler(4, torch.Generator().manual_seed(0))
+        >>> idx.shape, bool((targets == -100).any())
+        (torch.Size([4, 16]), False)
+    """
+
+    def __init__(self, language, tokenizer, block_size: int) -> None:
+        self.block_size = check_int("block_size", block_size, "a positive integer (tokens per window)",
+                                    minimum=1)
+        sentences = language.sentences()
+        self.sentences = [torch.tensor(tokenizer.encode(w), dtype=torch.long) for w, _ in sentences]
+        self.probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
+        self.mean_length = float(sum(p * len(s) for s, p in zip(self.sentences, self.probs.tolist())))
+
+    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        batch_size = check_int("batch_size", batch_size, "a positive integer", minimum=1)
+        needed = batch_size * (self.block_size + 1)
+        pieces, have = [], 0
+        while have < needed:                   # draw sentences until the stream fills the batch
+            n = max(1, math.ceil(1.1 * (needed - have) / self.mean_length))
+            for i in torch.multinomial(self.probs, n, replacement=True, generator=generator).tolist():
+                pieces.append(self.sentences[i])
+                have += len(self.sentences[i])
+        windows = torch.cat(pieces)[:needed].view(batch_size, self.block_size + 1)
+        return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+
+
 def default_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -167,3 +167,69 @@ def test_chat_accepts_a_numpy_answer_length(qa_gpt):
     chat.reply("The cat sat on the mat.")
     assert chat.reply("Where did the cat sit?") == "on the"  # cut after two words
     assert chat.max_answer_tokens == 2 and isinstance(chat.max_answer_tokens, int)
+
+
+# ----------------------------------------------------------------------------
+# The seed study: Chapter 6's comparison rerun per seed
+# ----------------------------------------------------------------------------
+SCORE_KEYS = {"all", *QUESTION_KINDS}
+
+
+def test_compare_pretrained_and_scratch_returns_the_documented_scores():
+    from llm_book.dialogue import compare_pretrained_and_scratch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = compare_pretrained_and_scratch(0, steps=5)     # seed 0: the shipped toy GPT, no pretraining
+    finally:
+        torch.set_num_threads(threads)
+    assert set(out) == {"seed", "pretrained", "scratch"} and out["seed"] == 0
+    for model in ("pretrained", "scratch"):
+        assert set(out[model]) == SCORE_KEYS
+        assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in out[model].values()), out[model]
+
+
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError),
+                                        ("0", TypeError), (True, TypeError), (None, TypeError)])
+def test_compare_pretrained_and_scratch_checks_the_seed(bad, error):
+    from llm_book.dialogue import compare_pretrained_and_scratch
+
+    with pytest.raises(error, match=rf"`seed` \(={re.escape(repr(bad))}\) has to be an integer from 0 to "
+                                    r"2\*\*32 - 1 \(it seeds pretraining"):
+        compare_pretrained_and_scratch(bad, steps=1)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError), ("5", TypeError),
+                                        (False, TypeError)])
+def test_compare_pretrained_and_scratch_checks_the_steps(bad, error):
+    from llm_book.dialogue import compare_pretrained_and_scratch
+
+    with pytest.raises(error, match=rf"`steps` \(={re.escape(repr(bad))}\) has to be None or an integer >= 1 "
+                                    r"\(fine-tuning steps per model\)"):
+        compare_pretrained_and_scratch(0, steps=bad)
+
+
+def test_the_shipped_seed_study_has_five_runs_of_the_documented_shape():
+    import json
+    from pathlib import Path
+
+    import llm_book.dialogue as dialogue
+
+    study = json.loads((Path(dialogue.__file__).parent / "data" / dialogue.SEED_STUDY_PATH).read_text())
+    assert study["recipe"] == dialogue.COMPARISON_RECIPE
+    assert [run["seed"] for run in study["runs"]] == [0, 1, 2, 3, 4]
+    for run in study["runs"]:
+        assert set(run) == {"seed", "pretrained", "scratch"}
+        for model in ("pretrained", "scratch"):
+            assert set(run[model]) == SCORE_KEYS
+            assert all(0.0 <= v <= 1.0 for v in run[model].values()), run
+    assert study["seconds"] > 0 and isinstance(study["torch"], str)
+
+
+def test_the_seed_study_command_rejects_an_unknown_task(capsys):
+    from llm_book.dialogue import main
+
+    with pytest.raises(SystemExit):
+        main(["nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from llm_book.bpe import BPETokenizer, pre_tokenize
 from llm_book.bpe import merge as package_merge
-from llm_book.exercises import check_7_1, check_7_2, check_7_3
+from llm_book.exercises import check_7_1, check_7_2, check_7_3, check_7_4, check_7_5
 from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
 from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
@@ -107,8 +108,17 @@ def split_c_attn(weight, bias):
     return tuple((w.t(), b) for w, b in zip(weight.split(c, dim=1), bias.split(c)))
 
 
-CHECKERS = [check_7_1, check_7_2, check_7_3]
-RIGHT_ANSWERS = {check_7_1: merge, check_7_2: most_frequent_pair, check_7_3: split_c_attn}
+def train_merges(text, n_merges):
+    return BPETokenizer.train(text, vocab_size=256 + n_merges).merges
+
+
+def token_counts(*args):
+    return [21, 19, 17, 14, 11, 10, 10]
+
+
+CHECKERS = [check_7_1, check_7_2, check_7_3, check_7_4, check_7_5]
+RIGHT_ANSWERS = {check_7_1: merge, check_7_2: most_frequent_pair, check_7_3: split_c_attn,
+                 check_7_4: train_merges, check_7_5: token_counts}
 
 
 test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
@@ -123,3 +133,83 @@ def test_7_2_a_numpy_array_is_compared_by_value(capsys):
     assert_right(capsys, check_7_2, lambda ids: np.array(most_frequent_pair(ids)))
     assert_hint(capsys, check_7_2, lambda ids: np.array([1, 2]), "never occurs as neighbours")
     assert_hint(capsys, check_7_2, lambda ids: np.int64(3), "not its count")
+
+
+# ----------------------------------------------------------------------------
+# 7.4 find the bug: the BPE trainer
+# ----------------------------------------------------------------------------
+def trainer(text, n_merges, words="pre-tokens", ties="smallest"):
+    """A BPE trainer with the chapter's bugs switched on or off."""
+    if words == "stream":                           # bug: pairs counted across word boundaries
+        counts_of = {tuple(text.encode()): 1}
+    else:
+        counts_of = dict(Counter(tuple(w.encode()) for w in pre_tokenize(text)))
+        if words == "unweighted":                   # bug: each distinct word counts once
+            counts_of = {w: 1 for w in counts_of}
+    merges = {}
+    for new_id in range(256, 256 + n_merges):
+        counts = Counter()
+        for word, n in counts_of.items():
+            for pair in zip(word, word[1:]):
+                counts[pair] += n
+        if ties == "first seen":                    # bug: ties go to the pair seen first
+            best = max(counts, key=counts.get)
+        else:
+            best = min(p for p, c in counts.items() if c == max(counts.values()))
+        merges[best] = new_id
+        counts_of = {tuple(package_merge(w, best, new_id)): n for w, n in counts_of.items()}
+    return merges
+
+
+def test_7_4_the_fixed_trainer_is_right_and_each_bug_gets_its_hint(capsys):
+    assert_right(capsys, check_7_4, trainer)
+    assert_right(capsys, check_7_4, lambda text, n: dict(reversed(list(train_merges(text, n).items()))))
+    assert_hint(capsys, check_7_4, lambda text, n: trainer(text, n, words="stream", ties="first seen"),
+                "tied with another pair")                       # the cell's code: the tie shows first
+    assert_hint(capsys, check_7_4, lambda text, n: trainer(text, n, words="stream"), "spans two pre-tokens")
+    assert_hint(capsys, check_7_4, lambda text, n: trainer(text, n, ties="first seen"), "smallest pair")
+    assert_hint(capsys, check_7_4, lambda text, n: trainer(text, n, words="unweighted"), "how often the word")
+
+
+def test_7_4_malformed_merges_get_hints(capsys):
+    assert_hint(capsys, check_7_4, lambda text, n: list(train_merges(text, n)), "a dict")
+    assert_hint(capsys, check_7_4, lambda text, n: {str(p): i for p, i in train_merges(text, n).items()},
+                "not a pair")
+    assert_hint(capsys, check_7_4, lambda text, n: {p: i + 1 for p, i in train_merges(text, n).items()},
+                "256, 257")
+    assert_hint(capsys, check_7_4, lambda text, n: train_merges(text, n + 1), "exactly n_merges")
+    assert_hint(capsys, check_7_4, lambda text, n: dict(list(train_merges(text, n).items())[:-1]),
+                "exactly n_merges")
+    assert_hint(capsys, check_7_4, lambda text, n: {(999, 998): 256, **{(1, i): 256 + i for i in range(1, n)}},
+                "do not exist yet")
+    assert_hint(capsys, check_7_4, lambda text, n: {(108, 111): 256, (256, 119): 257, (110, 101): 258,
+                                                    **{(1, i): 256 + i for i in range(3, n)}}, "occurs 1 time inside")
+
+
+# ----------------------------------------------------------------------------
+# 7.5 predict then check: token counts after each merge
+# ----------------------------------------------------------------------------
+def test_7_5_the_truth_is_what_llm_book_bpe_gives(capsys):
+    small = BPETokenizer.train("low lower lowest slow slower newest widest", vocab_size=262)
+    merges = list(small.merges.items())
+    truth = [len(BPETokenizer(dict(merges[:k])).encode("lowest slowest newest")) for k in range(7)]
+    assert truth == token_counts()
+    line = assert_right(capsys, check_7_5, truth)
+    assert "␣low" in line
+    assert_right(capsys, check_7_5, tuple(truth))
+    assert_right(capsys, check_7_5, np.array(truth))
+
+
+@pytest.mark.parametrize("prediction, phrase", [
+    ([21, 19, 17, 14, 11, 10, 9], "comes before"),            # merge 261 (␣low) applied to ' slowest'
+    ([19, 17, 15, 12, 10, 9, 9], "spaces"),                    # the spaces forgotten
+    ([21, 19, 17, 15, 12, 11, 11], "too many"),                # 'es' merged in one word only
+    ([21, 19, 17, 13, 11, 10, 10], "too few"),
+    ([21, 19, 17, 14, 11, 10, 11], "never adds tokens"),
+    ([21, 19, 17, 14, 11, 10], "7 whole numbers"),
+    ([21.5, 19, 17, 14, 11, 10, 10], "7 whole numbers"),
+    (21, "7 whole numbers"),
+])
+def test_7_5_wrong_predictions_get_hints(capsys, prediction, phrase):
+    assert_hint(capsys, check_7_5, prediction, phrase)
+    assert_hint(capsys, check_7_5, lambda: prediction, phrase)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from llm_book.calibration import expected_calibration_error
-from llm_book.exercises import check_8_1, check_8_2, check_8_3
+from llm_book.exercises import check_8_1, check_8_2, check_8_3, check_8_4, check_8_5
 from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
 from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
 
@@ -76,7 +76,18 @@ def test_8_2(capsys):
         return ece_variant("right")(p[keep], o[keep], n_bins) * keep.sum() / len(p)
 
     ok, line = verdict(capsys, check_8_2, drops_ones)
-    assert not ok and "last bin" in line
+    assert not ok and "last" in line and "1.0" in line
+
+    def right_closed(p, o, n_bins):  # bins (b/n, (b+1)/n]: a prediction of exactly 0.0 falls in none
+        total = 0.0
+        for b in range(n_bins):
+            sel = (p > b / n_bins) & (p <= (b + 1) / n_bins)
+            if sel.any():
+                total += sel.sum() * abs(p[sel].mean() - o[sel].mean())
+        return total / len(p)
+
+    ok, line = verdict(capsys, check_8_2, right_closed)
+    assert not ok and "0.0" in line and "first bin" in line
     ok, line = verdict(capsys, check_8_2, stub)
     assert not ok and "not written yet" in line
 
@@ -101,8 +112,28 @@ def impossible_mass(model_probs, exact):
     return sum(p for w, p in model_probs.items() if exact.get(w, 0.0) == 0.0)
 
 
-CHECKERS = [check_8_1, check_8_2, check_8_3]
-RIGHT_ANSWERS = {check_8_1: fit, check_8_2: ece_variant("right"), check_8_3: impossible_mass}
+def fit_temperature(logits, targets):
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits.double() / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return log_t.exp().item()
+
+
+def compute_optimal(flops, tokens_per_parameter):
+    n = math.sqrt(flops / (6 * tokens_per_parameter))
+    return n, tokens_per_parameter * n
+
+
+CHECKERS = [check_8_1, check_8_2, check_8_3, check_8_4, check_8_5]
+RIGHT_ANSWERS = {check_8_1: fit, check_8_2: ece_variant("right"), check_8_3: impossible_mass,
+                 check_8_4: fit_temperature, check_8_5: compute_optimal}
 
 
 test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
@@ -114,3 +145,72 @@ def test_8_1_a_pair_as_a_tensor_is_right(capsys):
 
 def test_8_2_a_vector_where_a_number_is_expected(capsys):
     assert_hint(capsys, check_8_2, lambda p, o, n: np.abs(p - o), "shape (302,)")
+
+
+# ----------------------------------------------------------------------------
+# 8.4 modify and measure: temperature scaling
+# ----------------------------------------------------------------------------
+def grid_temperature(logits, targets, low=0.05, high=20.0, steps=2001):
+    temperatures = torch.exp(torch.linspace(math.log(low), math.log(high), steps, dtype=torch.float64))
+    losses = torch.stack([torch.nn.functional.cross_entropy(logits / t, targets) for t in temperatures])
+    return temperatures[losses.argmin()].item()
+
+
+def test_8_4_fit_temperature(capsys):
+    assert_right(capsys, check_8_4, fit_temperature)
+    assert_right(capsys, check_8_4, grid_temperature)
+    assert_hint(capsys, check_8_4, lambda l, t: 1 / fit_temperature(l, t), "divides them")
+    assert_hint(capsys, check_8_4, lambda l, t: fit_temperature(torch.softmax(l, dim=-1), t), "not the probabilities")
+    assert_hint(capsys, check_8_4, lambda l, t: grid_temperature(l, t, low=1.0), "both sides of 1")
+    assert_hint(capsys, check_8_4, lambda l, t: 1.0, "both sides of 1")
+    assert_hint(capsys, check_8_4, lambda l, t: 1.05 * fit_temperature(l, t), "refine the search")
+    assert_hint(capsys, check_8_4, lambda l, t: -fit_temperature(l, t), "positive")
+    assert_hint(capsys, check_8_4, lambda l, t: torch.nn.functional.cross_entropy(l / fit_temperature(l, t), t),
+                "smallest loss")
+    assert_hint(capsys, check_8_4, lambda l, t: 3 * fit_temperature(l, t), "lower elsewhere")
+
+
+@pytest.fixture(scope="module")
+def toy_measurements():
+    from llm_book.exercises.chapter8 import _toy_measurements_8_4
+    return _toy_measurements_8_4()
+
+
+def test_8_4_measured(capsys, toy_measurements):
+    fitted, original, ece = toy_measurements
+    assert 1.7 < fitted < 2.1 and 0.85 < original < 1.05            # the sharpening by 0.5, undone
+    assert ece(0.5 * fitted) < ece(0.5) / 10
+    right = (fitted, ece(0.5), ece(0.5 * fitted))
+    line = assert_right(capsys, lambda answer: check_8_4(answer, right), fit_temperature)
+    assert "->" in line
+    assert_right(capsys, lambda answer: check_8_4(answer, lambda: np.array(right, dtype=np.float32)), fit_temperature)
+    for measured, phrase in [((original, ece(0.5), ece(0.5 * original)), "as trained"),
+                             ((1 / fitted, ece(0.5), ece(0.5 / fitted)), "inverse"),
+                             ((3.0, ece(0.5), ece(1.5)), "fit the temperature"),
+                             ((fitted, ece(0.5 * fitted), ece(0.5)), "swapped"),
+                             ((fitted, ece(1.0), ece(0.5 * fitted)), "as trained"),
+                             ((fitted, 0.3, ece(0.5 * fitted)), "ece_before is off"),
+                             ((fitted, ece(0.5), ece(fitted)), "0.5 * T"),
+                             ((fitted, ece(0.5), 0.05), "ece_after is off"),
+                             ((fitted, ece(0.5)), "three numbers"),
+                             (lambda: None, "three numbers"),
+                             (stub, "not written yet")]:
+        assert_hint(capsys, lambda answer: check_8_4(answer, measured), fit_temperature, "`measured`", phrase)
+
+
+# ----------------------------------------------------------------------------
+# 8.5 derive: compute-optimal parameters and tokens
+# ----------------------------------------------------------------------------
+def test_8_5(capsys):
+    line = assert_right(capsys, check_8_5, compute_optimal)
+    assert "70B" in line and "51B" in line
+    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(c, r)[::-1], "(parameters, tokens)")
+    assert_hint(capsys, check_8_5, lambda c, r: (math.sqrt(c * r / 6), math.sqrt(c / (6 * r))), "not N / r")
+    assert_hint(capsys, check_8_5, lambda c, r: (c / (6 * r), r * c / (6 * r)), "square root")
+    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(3 * c, r), "6ND")
+    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(6 * c, r), "not ND")
+    assert_hint(capsys, check_8_5, lambda c, r: (compute_optimal(c, r)[0], 2 * compute_optimal(c, r)[0]), "20 times N")
+    assert_hint(capsys, check_8_5, lambda c, r: (compute_optimal(c, r)[0] * 2, r * compute_optimal(c, r)[0] * 2),
+                "should equal the budget")
+    assert_hint(capsys, check_8_5, lambda c, r: (-1.0, -20.0), "positive")
+    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(c, r)[0], "two numbers")

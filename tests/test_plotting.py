@@ -225,7 +225,7 @@ def test_plot_alignment_labels_gold_boxes_and_no_missing_glyphs(monkeypatch):
     assert rows == (["猫", "坐下"] if plotting.cjk_font() else ["māo", "zuòxià"])
     assert len([p for p in ax.patches if not p.get_fill()]) == 3  # one box per gold link
     # Without a CJK font the rows fall back to pinyin.
-    monkeypatch.setattr(plotting, "cjk_font", lambda: None)
+    monkeypatch.setattr(plotting.applications, "cjk_font", lambda: None)  # where plot_alignment looks it up
     ax = plotting.plot_alignment(weights, ["The", "cat", "sat"], ["猫", "坐下"], fallback_labels=["māo", "zuòxià"])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["māo", "zuòxià"]
 
@@ -311,3 +311,36 @@ def test_plot_mask_draws_two_states_and_no_colourbar():
     with pytest.raises(ValueError, match=r"`mask` has to be 2-D \(3, 2\)"):
         plotting.plot_mask(torch.ones(3, 3), ["a", "b", "c"], ["x", "y"])
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------
+# The package: one module per kind of figure, every public name importable from llm_book.plotting
+# ----------------------------------------------------------------------------
+
+PLOTTING_MODULES = ["_common", "attention", "distributions", "flowcharts", "training", "timeline", "applications"]
+
+
+def test_all_lists_every_public_function_of_the_submodules():
+    import importlib
+    import inspect
+
+    defined = set()
+    for name in PLOTTING_MODULES:
+        module = importlib.import_module(f"llm_book.plotting.{name}")
+        defined |= {n for n, obj in vars(module).items()
+                    if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not n.startswith("_")}
+    assert defined and defined <= set(plotting.__all__), sorted(defined - set(plotting.__all__))
+    assert len(plotting.__all__) == len(set(plotting.__all__))
+    for name in plotting.__all__:
+        assert getattr(plotting, name) is not None
+    assert "OKABE_ITO" in plotting.__all__ and len(plotting.OKABE_ITO) == 8
+
+
+def test_each_plotting_module_reads_in_one_sitting():
+    from pathlib import Path
+
+    folder = Path(plotting.__file__).parent
+    assert sorted(p.stem for p in folder.glob("*.py")) == sorted(PLOTTING_MODULES + ["__init__"])
+    for path in folder.glob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines < 300, f"{path.name} has {lines} lines; split it by topic"

@@ -163,7 +163,7 @@ def test_every_rebuild_recipe_is_found_by_name():
 
     from llm_book import pretrained
 
-    assert set(pretrained.REBUILD) == {"toy-gpt", "qa-gpt"}
+    assert set(pretrained.REBUILD) == {"toy-gpt", "qa-gpt", "char-gpt"}
     for recipe, path, constant, threads in pretrained.REBUILD.values():
         module, function = recipe.split(":")
         assert callable(getattr(importlib.import_module(module), function))
@@ -181,7 +181,7 @@ def test_save_refuses_a_tokenizer_of_another_vocabulary(toy_gpt, tmp_path):
                                          r"model's config.vocab_size is 35"):
         save_checkpoint(model, short, tmp_path / "short.pt")
     assert not (tmp_path / "short.pt").exists()
-    with pytest.raises(TypeError, match=r"`tokenizer` has to be a WordTokenizer, got list"):
+    with pytest.raises(TypeError, match=r"`tokenizer` has to be a WordTokenizer or a CharTokenizer, got list"):
         save_checkpoint(model, tok.vocab, tmp_path / "list.pt")
     with pytest.raises(TypeError, match=r"`model` has to be an llm_book GPT, got Linear"):
         save_checkpoint(torch.nn.Linear(2, 2), tok, tmp_path / "linear.pt")
@@ -249,3 +249,108 @@ def test_load_toy_gpt_leaves_the_global_random_stream_alone():
     torch.manual_seed(123)
     load_toy_gpt()
     assert torch.equal(torch.rand(3), expected)
+
+
+# ----------------------------------------------------------------------------
+# The shipped toy GPT was pretrained packed: every position is trained
+# ----------------------------------------------------------------------------
+def test_toy_gpt_predicts_as_well_at_late_positions(toy_gpt, lang):
+    """Packed pretraining trains positions 11-15, which no padded sentence reaches."""
+    from llm_book.training import PackedLanguageSampler
+
+    model, tok = toy_gpt
+    idx, targets = PackedLanguageSampler(lang, tok, 16)(512, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        logits = model(idx).logits
+    loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(0)
+    early, late = loss[4:10].mean().item(), loss[11:16].mean().item()
+    assert late < early + 0.1, (early, late)
+
+
+def test_toy_gpt_history_is_shipped_beside_it():
+    from llm_book.pretrained import history_path
+
+    record = __import__("json").loads(history_path(TOY_GPT_PATH).read_text())
+    assert len(record["loss"]) == TOY_GPT_RECIPE["steps"] and record["sha256"] == TOY_GPT_SHA256
+
+
+# ----------------------------------------------------------------------------
+# Character checkpoints and the shipped character model of Chapter 5b
+# ----------------------------------------------------------------------------
+def test_char_checkpoint_round_trip(tmp_path):
+    from llm_book.model import GPTConfig
+    from llm_book.tokenizer import CharTokenizer
+
+    tok = CharTokenizer("abc .")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=8, n_layer=1, n_head=2, n_embd=8)).eval()
+    path = tmp_path / "char.pt"
+    digest = save_checkpoint(model, tok, path)
+    data = torch.load(path, weights_only=True)
+    assert data["tokenizer"] == "char" and data["eos"] is None and data["vocab"] == list("abc .")
+    loaded, loaded_tok = load_checkpoint(path, expected_sha256=digest)
+    assert isinstance(loaded_tok, CharTokenizer) and loaded_tok.chars == tok.chars
+    idx = torch.tensor([tok.encode("ab c.")])
+    assert torch.equal(loaded(idx).logits, model(idx).logits)
+
+
+def test_unknown_tokenizer_kind_is_refused(tmp_path):
+    data = torch.load(TOY_GPT_PATH, map_location="cpu", weights_only=True)
+    data["tokenizer"] = "bytes"
+    path = tmp_path / "kind.pt"
+    torch.save(data, path)
+    with pytest.raises(ValueError, match=r"is damaged or was not written by `save_checkpoint`.*its "
+                                         r"tokenizer kind is 'bytes', not 'word' or 'char'"):
+        load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def char_gpt():
+    from llm_book.pretrained import load_char_gpt
+
+    return load_char_gpt()
+
+
+def test_char_gpt_is_small_and_safe(char_gpt):
+    from llm_book.pretrained import CHAR_GPT_PATH, CHAR_GPT_RECIPE, CHAR_GPT_SHA256
+    from llm_book.tokenizer import CharTokenizer
+
+    model, tok = char_gpt
+    assert sha256(CHAR_GPT_PATH) == CHAR_GPT_SHA256
+    assert CHAR_GPT_PATH.stat().st_size < 5_000_000                   # a few MB
+    assert isinstance(tok, CharTokenizer) and model.config.vocab_size == len(tok)
+    c = model.config
+    assert (c.n_layer, c.n_head, c.n_embd, c.block_size) == tuple(
+        CHAR_GPT_RECIPE[k] for k in ("n_layer", "n_head", "n_embd", "block_size"))
+    assert not model.training
+
+
+def test_char_gpt_history_records_its_training():
+    from llm_book.pretrained import CHAR_GPT_RECIPE, CHAR_GPT_SHA256, load_char_gpt_history
+
+    h = load_char_gpt_history()
+    assert len(h["loss"]) == CHAR_GPT_RECIPE["steps"] and h["sha256"] == CHAR_GPT_SHA256
+    assert h["eval_steps"][-1] == CHAR_GPT_RECIPE["steps"] and h["seconds"] > 0
+    assert h["eval_loss"][-1] < h["eval_loss"][0] and h["eval_loss"][-1] < 1.6
+
+
+def test_char_gpt_validation_loss_and_english(char_gpt):
+    """Its loss on held-out text is low, and what it writes is mostly real words of the corpus."""
+    import re
+
+    from llm_book.corpus import CharCorpus, pydoc_text
+    from llm_book.pretrained import CHAR_GPT_RECIPE, char_validation_loss
+    from llm_book.sampling import generate
+
+    model, tok = char_gpt
+    corpus = CharCorpus.pydoc(val_every=CHAR_GPT_RECIPE["val_every"], chunk=CHAR_GPT_RECIPE["chunk"])
+    if corpus.chars != tok.chars:
+        pytest.skip("this Python's pydoc_data differs from the one the model was trained on")
+    val = char_validation_loss(model, corpus.val[:20_000], CHAR_GPT_RECIPE["block_size"])
+    assert val < 1.6
+    idx = torch.tensor([tok.encode("The ")])
+    out = generate(model, idx, 400, temperature=0.8, generator=torch.Generator().manual_seed(0))
+    text = tok.decode(out[0])
+    words = re.findall(r"[A-Za-z]+", text)
+    known = set(re.findall(r"[A-Za-z]+", pydoc_text()))
+    assert len(words) > 30 and sum(w in known for w in words) / len(words) > 0.8

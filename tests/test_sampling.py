@@ -391,6 +391,16 @@ def test_generate_at_low_temperature_is_greedy(peaked_gpt, prompt):
     assert torch.equal(out, greedy(peaked_gpt, prompt, 6))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cache_fills_the_whole_block_at_the_edge(peaked_gpt, prompt, seed):
+    # 3 + 10 tokens, but only 3 + 10 - 1 = 12 = block_size go through the model: the last is never fed.
+    cached = greedy(peaked_gpt, prompt, 10, use_cache=True)
+    assert cached.shape == (2, 13) and torch.equal(cached, greedy(peaked_gpt, prompt, 10))
+    run = lambda cache: generate(peaked_gpt, prompt, 10, temperature=1.5, use_cache=cache,  # noqa: E731
+                                 generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(run(True), run(False))
+
+
 def test_cache_gives_identical_tokens_greedy(peaked_gpt, prompt):
     assert torch.equal(greedy(peaked_gpt, prompt, 9, use_cache=True), greedy(peaked_gpt, prompt, 9))
 
@@ -404,8 +414,8 @@ def test_cache_gives_identical_tokens_sampling(peaked_gpt, prompt, seed):
 
 def test_cache_must_fit_in_block_size(peaked_gpt, prompt):
     with pytest.raises(ValueError, match=r"with `use_cache=True` the prompt \(3 tokens\) plus `max_new_tokens` "
-                                         r"\(10\) has to fit in the model's block_size \(12\)"):
-        generate(peaked_gpt, prompt, 10, use_cache=True)
+                                         r"\(11\) minus 1 .* has to fit in the model's block_size \(12\)"):
+        generate(peaked_gpt, prompt, 11, use_cache=True)
     # Without a cache the model slides a window over longer text.
     assert greedy(peaked_gpt, prompt, 20).shape == (2, 23)
 

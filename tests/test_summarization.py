@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_book.summarization import (centroid_scores, coverage, document_sentences, prose_paragraphs,
-                                    select_top, similarity_graph, split_sentences, summarize,
-                                    textrank_scores)
+from llm_book.summarization import (PYDOC_PAGE_NAMES, PYDOC_PAGES_PATH, centroid_scores, coverage, document_sentences,
+                                    prose_paragraphs, pydoc_page, pydoc_pages_python, select_top,
+                                    similarity_graph, split_sentences, summarize, textrank_scores,
+                                    write_pydoc_pages)
 
 RST = """Title of the page
 *****************
@@ -39,6 +40,12 @@ def test_prose_paragraphs_keep_only_prose():
         prose_paragraphs(3)
 
 
+def test_prose_paragraphs_drop_pydoc_keyword_quotes():
+    text = 'The ‘"try"…"finally"’ statement and the ‘"with"’ statement provide ways to do "this".'
+    assert prose_paragraphs(text) == ['The "try"…"finally" statement and the "with" statement provide '
+                                      'ways to do "this".']
+
+
 def test_split_sentences_respects_abbreviations_and_brackets():
     assert split_sentences(prose_paragraphs(RST)[1]) == [
         "A closing paragraph, e.g. with an abbreviation, says one thing.",
@@ -58,6 +65,26 @@ def test_document_sentences_on_real_python_docs():
     assert len(sentences) >= 8
     assert sentences[0].startswith("Exceptions are a means of breaking out")
     assert all(s[-1] in '.!?)"”' for s in sentences) and not any("*" in s for s in sentences)
+
+
+def test_shipped_pydoc_pages(tmp_path):
+    import sys
+
+    version = pydoc_pages_python()
+    assert version.count(".") == 2  # the file records the Python version its pages come from
+    sentences = document_sentences(pydoc_page("objects"))
+    assert len(sentences) == 33 and sentences[0] == "Objects are Python’s abstraction for data."
+    assert len(document_sentences(pydoc_page("exceptions"))) == 13
+    with pytest.raises(ValueError, match=r"`name` \(='lambda'\) has to be one of the shipped pages"):
+        pydoc_page("lambda")
+    # Regenerating gives the same file when this Python is the one the pages came from.
+    from pydoc_data.topics import topics
+
+    copy = write_pydoc_pages(tmp_path / "pages.json")
+    assert copy.exists()
+    if sys.version.split()[0] == version:
+        assert all(pydoc_page(name) == topics[name] for name in PYDOC_PAGE_NAMES)
+        assert copy.read_text(encoding="utf-8") == PYDOC_PAGES_PATH.read_text(encoding="utf-8")
 
 
 @pytest.fixture

@@ -75,3 +75,38 @@ def test_vocab_is_copied():
 
 def test_repr(tok):
     assert repr(tok) == "WordTokenizer(4 words, eos='<eos>')"
+
+
+# ----------------------------------------------------------------------------
+# CharTokenizer: one id per character (the character model of Chapter 5b)
+# ----------------------------------------------------------------------------
+from llm_book.tokenizer import CharTokenizer  # noqa: E402
+
+
+def test_char_tokenizer_round_trip():
+    tok = CharTokenizer(sorted(set("hello world")))
+    assert tok.encode("hold") == [tok.chars.index(c) for c in "hold"]
+    assert tok.decode(tok.encode("hello world")) == "hello world"
+    assert tok.decode(torch.tensor(tok.encode("low"))) == "low"
+    assert len(tok) == tok.vocab_size == 8 and repr(tok) == "CharTokenizer(8 characters)"
+
+
+@pytest.mark.parametrize("chars, pattern", [
+    ("", r"`chars` has to be a non-empty sequence of single characters"),
+    (["ab", "c"], r"`chars` has to be a non-empty sequence of single characters"),
+    ("abca", r"`chars` has duplicate characters \['a'\]"),
+])
+def test_char_tokenizer_refuses_a_bad_alphabet(chars, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        CharTokenizer(chars)
+
+
+def test_char_tokenizer_errors_name_the_problem():
+    tok = CharTokenizer("abc")
+    with pytest.raises(ValueError, match=r"`text` has characters outside the tokenizer's 3-character "
+                                         r"alphabet: \['x', 'z'\]"):
+        tok.encode("axz")
+    with pytest.raises(TypeError, match=r"`text` has to be a string, got list"):
+        tok.encode(["a"])
+    with pytest.raises(ValueError, match=r"id 3 in `ids` is not a token id; ids run from 0 to 2"):
+        tok.decode([0, 3])

@@ -246,3 +246,43 @@ def test_lm_batch_pad_to_errors():
     with pytest.raises(TypeError, match=r"`pad_to` \(=6.0\) has to be an integer >= 2 .*; got float"):
         lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=6.0)
     assert lm_batch([["The", "cat", "<eos>"]], TOK, pad_to=np.int64(6))[0].shape == (1, 5)
+
+
+# ----------------------------------------------------------------------------
+# Packed pretraining: sentences end to end in full windows
+# ----------------------------------------------------------------------------
+from llm_book.training import PackedLanguageSampler  # noqa: E402
+
+
+def test_packed_windows_are_a_stream_of_whole_sentences(lang, toy_tokenizer):
+    sampler = PackedLanguageSampler(lang, toy_tokenizer, block_size=16)
+    idx, targets = sampler(8, torch.Generator().manual_seed(0))
+    assert idx.shape == targets.shape == (8, 16)
+    assert (targets != -100).all()                                   # no padding: every position trained
+    assert torch.equal(idx[:, 1:], targets[:, :-1])                  # targets are the inputs shifted by one
+    stream = torch.cat([torch.cat([i[:1], t]) for i, t in zip(idx, targets)]).tolist()
+    # consecutive windows continue one stream; cut at <eos>, every complete piece is a sentence
+    words = toy_tokenizer.decode(stream)
+    pieces = " ".join(words).split(" <eos> ")
+    known = {" ".join(w[:-1]) for w, _ in lang.sentences()}
+    assert pieces[0] in known                                        # the stream starts with a sentence
+    assert all(p in known for p in pieces[1:-1]) and len(pieces) > 8
+    assert words[0] == "The"
+
+
+def test_packed_sampler_is_seeded_and_follows_the_language(lang, toy_tokenizer):
+    sampler = PackedLanguageSampler(lang, toy_tokenizer, block_size=16)
+    a = sampler(64, torch.Generator().manual_seed(1))
+    b = sampler(64, torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # "<eos>" ends a sentence and "The" begins the next: the share of <eos> tokens is 1 / mean length
+    share = (a[0] == toy_tokenizer.eos_id).float().mean().item()
+    assert share == pytest.approx(1 / sampler.mean_length, rel=0.15)
+
+
+def test_packed_sampler_errors(lang, toy_tokenizer):
+    with pytest.raises(ValueError, match=r"`block_size` \(=0\) has to be a positive integer"):
+        PackedLanguageSampler(lang, toy_tokenizer, block_size=0)
+    sampler = PackedLanguageSampler(lang, toy_tokenizer, block_size=4)
+    with pytest.raises(ValueError, match=r"`batch_size` \(=0\) has to be a positive integer"):
+        sampler(0)

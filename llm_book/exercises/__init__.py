@@ -21,16 +21,20 @@ from llm_book.exercises.chapter3 import (check_3_1, check_3_2, check_3_3, check_
                                          check_3_7, check_3_8)
 from llm_book.exercises.chapter4 import (check_4_1, check_4_2, check_4_3, check_4_4, check_4_5, check_4_6,
                                          check_4_7, check_4_8)
-from llm_book.exercises.chapter5 import check_5_1, check_5_2, check_5_3, check_5_4, check_5_5
-from llm_book.exercises.chapter6 import check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6
-from llm_book.exercises.chapter7 import check_7_1, check_7_2, check_7_3
-from llm_book.exercises.chapter8 import check_8_1, check_8_2, check_8_3
+from llm_book.exercises.chapter5 import (check_5_1, check_5_2, check_5_3, check_5_4, check_5_5, check_5_6,
+                                         check_5_7, check_5_8, check_5_9, check_5_10, check_5_11, check_5_12)
+from llm_book.exercises.chapter6 import (check_6_1, check_6_2, check_6_3, check_6_4, check_6_5, check_6_6,
+                                         check_6_7, check_6_8, check_6_9, check_6_10, check_6_11, check_6_12)
+from llm_book.exercises.chapter7 import check_7_1, check_7_2, check_7_3, check_7_4, check_7_5
+from llm_book.exercises.chapter8 import check_8_1, check_8_2, check_8_3, check_8_4, check_8_5
 
-__all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3", "check_1_4", "check_1_5", "check_1_6",
-           "check_7_1", "check_7_2", "check_7_3", "check_8_1", "check_8_2", "check_8_3",
-           "check_2_1", "check_2_2", "check_2_3", "check_2_4", "check_2_5", "check_2_6",
-           "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_3_5", "check_3_6", "check_3_7", "check_3_8",
-           "check_4_1", "check_4_2", "check_4_3", "check_4_4",
-           "check_4_5", "check_4_6", "check_4_7", "check_4_8",
-           "check_5_1", "check_5_2", "check_5_3", "check_5_4", "check_5_5",
-           "check_6_1", "check_6_2", "check_6_3", "check_6_4", "check_6_5", "check_6_6"]
+__all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3", "check_1_4", "check_1_5",
+           "check_1_6", "check_2_1", "check_2_2", "check_2_3", "check_2_4", "check_2_5", "check_2_6",
+           "check_3_1", "check_3_2", "check_3_3", "check_3_4", "check_3_5", "check_3_6", "check_3_7",
+           "check_3_8", "check_4_1", "check_4_2", "check_4_3", "check_4_4", "check_4_5", "check_4_6",
+           "check_4_7", "check_4_8", "check_5_1", "check_5_2", "check_5_3", "check_5_4", "check_5_5",
+           "check_5_6", "check_5_7", "check_5_8", "check_5_9", "check_5_10", "check_5_11", "check_5_12",
+           "check_6_1", "check_6_2", "check_6_3", "check_6_4", "check_6_5", "check_6_6", "check_6_7",
+           "check_6_8", "check_6_9", "check_6_10", "check_6_11", "check_6_12", "check_7_1", "check_7_2",
+           "check_7_3", "check_7_4", "check_7_5", "check_8_1", "check_8_2", "check_8_3", "check_8_4",
+           "check_8_5"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from llm_book.exercises._checking import Verdict, _call, _close, _items, _number, _verdict, checker
+from llm_book.exercises._checking import Verdict, _call, _close, _first_mistake, _items, _number, _verdict, checker
 
 
 def _pair(got) -> tuple[tuple[float, float] | None, str | None]:
@@ -92,8 +93,19 @@ def check_8_2(expected_calibration_error: Callable) -> Verdict:
         if _close(got, abs(float((weights * np.array(gaps)).sum() / len(predicted))), rel_tol=1e-6):
             return _verdict(False, "take the absolute gap in each bin before averaging; otherwise "
                                    "over- and under-confidence cancel.")
-        return _verdict(False, f"with {n_bins} bins expected {expected:.4f}, got {got:.4f}; a prediction of "
-                               f"exactly 1.0 belongs to the last bin.")
+        right_closed = np.clip(np.ceil(predicted * n_bins).astype(int) - 1, -1, n_bins - 1)   # bins (lo, hi]
+        kept = right_closed >= 0                                                   # 0.0 falls in no bin
+        dropped_zero = sum((right_closed == b).sum() * abs(predicted[right_closed == b].mean()
+                                                           - observed[right_closed == b].mean())
+                           for b in range(n_bins) if (right_closed == b).any())
+        if _close(got, dropped_zero / len(predicted), rel_tol=1e-6) or \
+                _close(got, dropped_zero / kept.sum(), rel_tol=1e-6):
+            return _verdict(False, "your bins are closed on the right, (b/n, (b+1)/n], so a prediction of "
+                                   "exactly 0.0 falls in none; bin b is [b/n, (b+1)/n): 0.0 goes to the first "
+                                   "bin, and only 1.0 joins the last.")
+        return _verdict(False, f"with {n_bins} bins expected {expected:.4f}, got {got:.4f}; bin b is "
+                               f"[b/n, (b+1)/n): a prediction of exactly 0.0 belongs to the first bin, "
+                               f"one of exactly 1.0 to the last.")
     return _verdict(True, "bins of predicted probability, each gap weighted by its share of predictions.")
 
 
@@ -122,3 +134,201 @@ def check_8_3(impossible_mass: Callable) -> Verdict:
             return _verdict(False, "a word listed with exact probability 0 is impossible too.")
         return _verdict(False, f"for {model_probs} against {exact} expected {expected}, got {got:.4g}.")
     return _verdict(True, "every bit of that mass is a fluent, confident falsehood waiting to be sampled.")
+
+
+# ----------------------------------------------------------------------------
+# 8.4 modify and measure: temperature scaling
+# ----------------------------------------------------------------------------
+def _best_temperature(logits, targets) -> float:
+    """The temperature that minimises the mean NLL of ``targets`` under softmax(logits / T): golden section in log T."""
+    import torch
+
+    def nll(log_t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(logits / math.exp(log_t), targets))
+
+    lo, hi = math.log(1e-2), math.log(1e2)
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    for _ in range(80):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = nll(b)
+    return math.exp((lo + hi) / 2)
+
+
+def _cases_8_4():
+    import torch
+
+    g = torch.Generator().manual_seed(84)
+    z = 1.5 * torch.randn(2000, 12, generator=g, dtype=torch.float64)      # the true logits
+    targets = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=g).squeeze(1)
+    return [("over-confident", 2.5 * z, targets), ("under-confident", 0.4 * z, targets)]
+
+
+_SHARP_8_4 = 0.5  # the over-confident model of the chapter: the tiny GPT's logits divided by 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def _toy_measurements_8_4():
+    """(fitted T, ECE before, function T -> ECE after) for the chapter's over-confident tiny GPT."""
+    import torch
+
+    from llm_book.calibration import reliability_bins, toy_language_logits
+    from llm_book.language import ToyLanguage
+    from llm_book.pretrained import load_toy_gpt
+    from llm_book.training import lm_batch
+
+    language = ToyLanguage()
+    model, tokenizer = load_toy_gpt()
+    model.eval()
+    logits, exact, weights = toy_language_logits(model, tokenizer, language)
+    idx, targets = lm_batch(language.sample(3000, seed=1), tokenizer)
+    with torch.no_grad():
+        held_out = model(idx).logits.double()
+    real = targets != -100
+    fitted = _best_temperature(held_out[real] / _SHARP_8_4, targets[real])
+    original = _best_temperature(held_out[real], targets[real])
+
+    def ece(temperature: float) -> float:
+        probs = torch.softmax(logits / temperature, dim=-1)
+        confidence, choice = probs.max(dim=-1)
+        return reliability_bins(confidence, exact.gather(1, choice[:, None]).squeeze(1), weights).ece
+
+    return fitted, original, ece
+
+
+@checker
+def check_8_4(fit_temperature: Callable, measured=None) -> Verdict:
+    """Exercise 8.4: ``fit_temperature(logits, targets)`` -> the T > 0 minimising the mean NLL of softmax(logits / T);
+    optionally ``measured`` (a tuple, or a function of no arguments returning it): ``(T, ece_before, ece_after)``
+    for the tiny GPT made over-confident (logits / 0.5), T fitted on the 3,000 sampled sentences."""
+    import torch
+
+    for name, logits, targets in _cases_8_4():
+        best = _best_temperature(logits, targets)
+        got, hint = _call(fit_temperature, logits.clone(), targets.clone())
+        if hint:
+            return _verdict(False, hint)
+        got, hint = _number(got, "one number, the temperature")
+        if hint:
+            return _verdict(False, hint)
+        if _close(got, best, rel_tol=0.01):
+            continue
+        if got <= 0:
+            return _verdict(False, f"a temperature is positive, got {float(got):.3g}.")
+        loss = float(torch.nn.functional.cross_entropy(logits / best, targets))
+        if _close(got, loss, rel_tol=1e-3):
+            return _verdict(False, "that is the smallest loss; return the temperature that reaches it.")
+        if _close(got, 1 / best, rel_tol=0.02):
+            return _verdict(False, "you multiplied the logits by T; a temperature divides them: "
+                                   "softmax(logits / T).")
+        on_probs = _best_temperature(torch.softmax(logits, dim=-1), targets)
+        if _close(got, on_probs, rel_tol=0.02):
+            return _verdict(False, "divide the logits by T, not the probabilities: softmax(logits / T).")
+        if (best < 1) != (got < 1) or _close(got, 1.0, rel_tol=1e-3):
+            side = "below" if best < 1 else "above"
+            return _verdict(False, f"for this {name} model the best temperature lies {side} 1; search "
+                                   f"temperatures on both sides of 1 (below 1 sharpens, above 1 flattens).")
+        if _close(got, best, rel_tol=0.1):
+            return _verdict(False, f"close, but not the minimum ({name} case): refine the search, with a "
+                                   f"finer grid or a 1-D minimiser on log T.")
+        return _verdict(False, f"for the {name} case the mean NLL is lower elsewhere: compute "
+                               f"cross_entropy(logits / T, targets) for many T and keep the smallest.")
+    if measured is None:
+        return _verdict(True, "the temperature that minimises the held-out NLL.")
+
+    if callable(measured):
+        measured, hint = _call(measured)
+        if hint:
+            return _verdict(False, f"`measured`: {hint}")
+    items, hint = _items(measured, 3, "three numbers: (temperature, ece_before, ece_after)")
+    if hint:
+        return _verdict(False, f"`measured`: {hint}")
+    values = []
+    for item in items:
+        value, hint = _number(item, "three numbers: (temperature, ece_before, ece_after)")
+        if hint:
+            return _verdict(False, f"`measured`: {hint}")
+        values.append(value)
+    temperature, before, after = values
+    fitted, original, ece = _toy_measurements_8_4()
+    if not _close(temperature, fitted, rel_tol=0.01):
+        if _close(temperature, original, rel_tol=0.01):
+            return _verdict(False, "`measured`: that is the temperature of the tiny GPT as trained; fit it "
+                                   "on the over-confident model's logits (divided by 0.5).")
+        if _close(temperature, 1 / fitted, rel_tol=0.02):
+            return _verdict(False, "`measured`: a temperature divides the logits; yours is its inverse.")
+        return _verdict(False, "`measured`: fit the temperature with your fit_temperature on the "
+                               "over-confident logits of the 3,000 sampled sentences (positions with a target).")
+    ece_before, ece_after = ece(_SHARP_8_4), ece(_SHARP_8_4 * float(temperature))
+    if _close(before, ece_after, abs_tol=1e-3) and _close(after, ece_before, abs_tol=1e-3):
+        return _verdict(False, "`measured`: ece_before and ece_after are swapped.")
+    if not _close(before, ece_before, abs_tol=1e-3):
+        if _close(before, ece(1.0), abs_tol=1e-3):
+            return _verdict(False, "`measured`: ece_before is the ECE of the tiny GPT as trained; measure the "
+                                   "over-confident model (logits / 0.5).")
+        return _verdict(False, "`measured`: ece_before is off; use the exact truth, as the chapter's "
+                               "reliability diagram does (top1 at temperature 0.5).")
+    if not _close(after, ece_after, abs_tol=1e-3):
+        if _close(after, ece(float(temperature)), abs_tol=1e-3):
+            return _verdict(False, "`measured`: ece_after: the fitted T rescales the *over-confident* "
+                                   "logits, so the model's total temperature is 0.5 * T.")
+        return _verdict(False, "`measured`: ece_after is off; apply softmax(logits / (0.5 * T)) and "
+                               "measure against the exact truth.")
+    return _verdict(True, f"T = {float(temperature):.3f}, about 2 x {original:.3f} (the temperature these "
+                          f"sentences give the model as trained): the sharpening is undone; ECE "
+                          f"{ece_before:.4f} -> {ece_after:.4f} (as trained, T = 1: {ece(1.0):.4f}), from the "
+                          f"held-out NLL alone.")
+
+
+# ----------------------------------------------------------------------------
+# 8.5 derive: the compute-optimal model for a budget, with Chinchilla's rule
+# ----------------------------------------------------------------------------
+@checker
+def check_8_5(compute_optimal: Callable) -> Verdict:
+    """Exercise 8.5: ``compute_optimal(flops, tokens_per_parameter)`` -> ``(N, D)`` with 6 N D = flops, D = r N."""
+    cases = [(5.88e23, 20), (1e21, 20), (3.6e19, 10)]
+    what = "two numbers: (parameters N, tokens D)"
+    for flops, r in cases:
+        n_star = math.sqrt(flops / (6 * r))
+        got, hint = _call(compute_optimal, flops, r)
+        if hint:
+            return _verdict(False, hint)
+        items, hint = _items(got, 2, what)
+        if hint:
+            return _verdict(False, hint)
+        numbers = []
+        for item in items:
+            number, hint = _number(item, what)
+            if hint:
+                return _verdict(False, hint)
+            numbers.append(number)
+        n, d = numbers
+        if _close(n, n_star, rel_tol=1e-6) and _close(d, r * n_star, rel_tol=1e-6):
+            continue
+        mistakes = [(r * n_star, "your N is what D should be: return (parameters, tokens) in that order, "
+                                 "with D = r N (r tokens for every parameter, not N / r)."),
+                    (math.sqrt(flops / (2 * r)), "training costs 6ND FLOPs (2ND forward, 4ND backward), "
+                                                 "not 2ND."),
+                    (math.sqrt(flops / r), "the budget is C = 6ND, not ND."),
+                    (flops / (6 * r), "C = 6 N D = 6 r N^2, so N is a square root: N = sqrt(C / (6 r)).")]
+        if (message := _first_mistake(n, mistakes, rel_tol=1e-6)) is not None:
+            return _verdict(False, message)
+        if n <= 0 or d <= 0:
+            return _verdict(False, "parameters and tokens are positive.")
+        if not math.isclose(d / n, r, rel_tol=1e-6):
+            return _verdict(False, f"with tokens_per_parameter = {r}, D should be {r} times N; yours is "
+                                   f"{float(d / n):.3g} times.")
+        return _verdict(False, f"6 N D should equal the budget ({flops:.3g} FLOPs); yours gives "
+                               f"{6 * float(n) * float(d):.3g}.")
+    gpt3 = _call(compute_optimal, 3.15e23, 20)[0]
+    return _verdict(True, f"Chinchilla's budget of 5.88e23 FLOPs gives N = {math.sqrt(5.88e23 / 120) / 1e9:.0f}B "
+                          f"and D = {20 * math.sqrt(5.88e23 / 120) / 1e12:.1f}T tokens: Chinchilla itself. "
+                          f"GPT-3's budget would have given {float(_number(_items(gpt3, 2)[0][0])[0]) / 1e9:.0f}B "
+                          f"parameters, not 175B.")
