@@ -247,8 +247,8 @@ def compare_pretrained_and_scratch(seed: int, steps: int | None = None) -> dict:
         rounded to 4 decimals.  A seed other than 0 pretrains a toy GPT first (minutes).
     """
     from llm_book import set_seed
-    from llm_book.finetuning import complete, exact_match, extend_gpt, finetune, recipe_start
-    from llm_book.model import GPT, GPTConfig
+    from llm_book.finetuning import complete, exact_match, extend_gpt, finetune
+    from llm_book.model import GPT
     from llm_book.pretrained import TOY_GPT_RECIPE, load_toy_gpt, train_toy_gpt
 
     seed = check_int("seed", seed, "an integer from 0 to 2**32 - 1 (it seeds pretraining, growth "
@@ -257,9 +257,10 @@ def compare_pretrained_and_scratch(seed: int, steps: int | None = None) -> dict:
     steps = r["steps"] if steps is None else check_int("steps", steps,
                                                        "None or an integer >= 1 (fine-tuning steps per model)",
                                                        minimum=1)
-    _, _, language, train_sentences = recipe_start(QA_RECIPE)
-    _, test_sentences = split_sentences_train_test([w for w, _ in language.sentences()],
-                                                   QA_RECIPE["test_fraction"], seed=0)
+    from llm_book.language import ToyLanguage
+
+    train_sentences, test_sentences = split_sentences_train_test(
+        [w for w, _ in ToyLanguage().sentences()], QA_RECIPE["test_fraction"], seed=0)  # as recipe_start splits
     if seed == TOY_GPT_RECIPE["seed"]:
         base, base_tokenizer = load_toy_gpt()
     else:
@@ -268,7 +269,7 @@ def compare_pretrained_and_scratch(seed: int, steps: int | None = None) -> dict:
     block_size = QA_RECIPE["block_size"]
     pretrained = extend_gpt(base, len(tokenizer), block_size, seed=seed)
     set_seed(seed)
-    scratch = GPT(GPTConfig(**{**pretrained.config.to_dict()}))
+    scratch = GPT(pretrained.config)                   # the same sizes, random weights
     prompts, completions, _ = qa_dataset(train_sentences)
     test_prompts, test_completions, test_kinds = qa_dataset(test_sentences)
     answers = [c[:-1] for c in test_completions]

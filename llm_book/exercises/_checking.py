@@ -349,6 +349,23 @@ def _number(x, what: str = "one number") -> tuple[_Num | None, str | None]:
     return _Num(value, eps), None
 
 
+def _numbers(x, n: int, what: str, each: str | None = None) -> tuple[list[_Num] | None, str | None]:
+    """``n`` finite real numbers from a tuple, list or 1-D array/tensor; ``(numbers, None)`` or ``(None, hint)``.
+
+    ``what`` describes the whole answer, ``each`` (default ``what``) one of its items.
+    """
+    items, hint = _items(x, n, what)
+    if hint:
+        return None, hint
+    values = []
+    for item in items:
+        value, hint = _number(item, each or what)
+        if hint:
+            return None, hint
+        values.append(value)
+    return values, None
+
+
 def _close(got: _Num | float, expected: float, rel_tol: float = 0.0, abs_tol: float = 0.0) -> bool:
     """``math.isclose``, widened to a few roundings of the float type the answer came in."""
     slack = _SLACK * getattr(got, "eps", 0.0)

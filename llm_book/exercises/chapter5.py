@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _items, _nonfinite_hint, _number,
-                                          _same, _tensor, _verdict, checker)
+                                          _numbers, _same, _tensor, _verdict, checker)
 from llm_book.exercises.chapter1 import _count, _gpt_count
 
 
@@ -466,18 +466,13 @@ def check_5_11(cache_shape: Callable) -> Verdict:
         got, hint = _call(cache_shape, batch, prompt_len, new, H, C)
         if hint:
             return _verdict(False, hint)
-        items, hint = _items(got, 4, "the 4 sizes (batch, heads, positions, head_size)")
+        numbers, hint = _numbers(got, 4, "the 4 sizes (batch, heads, positions, head_size)", "whole numbers")
         if hint:
             return _verdict(False, f"{where}: {hint}")
-        sizes = []
-        for item in items:
-            number, hint = _number(item, "whole numbers")
-            if hint:
-                return _verdict(False, f"{where}: {hint}")
-            if number != int(number):
-                return _verdict(False, f"{where}: sizes are whole numbers, got {float(number):g}.")
-            sizes.append(int(number))
-        sizes = tuple(sizes)
+        fraction = next((x for x in numbers if x != int(x)), None)
+        if fraction is not None:
+            return _verdict(False, f"{where}: sizes are whole numbers, got {float(fraction):g}.")
+        sizes = tuple(int(x) for x in numbers)
         if sizes == expected:
             continue
         if sorted(sizes) == sorted(expected):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _describe, _int_list, _items,
-                                          _nonfinite_hint, _number, _tensor, _verdict, checker)
+                                          _nonfinite_hint, _number, _numbers, _tensor, _verdict, checker)
 
 
 @checker
@@ -127,18 +127,13 @@ def check_6_3(scored_and_ignored: Callable) -> Verdict:
         got, hint = _call(scored_and_ignored, list(prompt_lengths), list(completion_lengths))
         if hint:
             return _verdict(False, hint)
-        pair, hint = _items(got, 2, "two numbers: (scored, ignored)")
+        numbers, hint = _numbers(got, 2, "two numbers: (scored, ignored)", "two whole numbers: (scored, ignored)")
         if hint:
             return _verdict(False, hint)
-        numbers = []
-        for x in pair:
-            value, hint = _number(x, "two whole numbers: (scored, ignored)")
-            if hint:
-                return _verdict(False, hint)
-            if value != round(value):
-                return _verdict(False, f"counts are whole numbers, got {float(value):g}.")
-            numbers.append(int(round(value)))
-        got_scored, got_ignored = numbers
+        fraction = next((x for x in numbers if x != round(x)), None)
+        if fraction is not None:
+            return _verdict(False, f"counts are whole numbers, got {float(fraction):g}.")
+        got_scored, got_ignored = (int(round(x)) for x in numbers)
         if (got_scored, got_ignored) == (scored, ignored):
             continue
         if (got_scored, got_ignored) == (ignored, scored):

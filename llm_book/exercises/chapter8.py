@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from llm_book.exercises._checking import Verdict, _call, _close, _first_mistake, _items, _number, _verdict, checker
+from llm_book.exercises._checking import (Verdict, _call, _close, _first_mistake, _items, _number, _numbers,
+                                          _verdict, checker)
 
 
 def _pair(got) -> tuple[tuple[float, float] | None, str | None]:
@@ -247,15 +248,9 @@ def check_8_4(fit_temperature: Callable, measured=None) -> Verdict:
         measured, hint = _call(measured)
         if hint:
             return _verdict(False, f"`measured`: {hint}")
-    items, hint = _items(measured, 3, "three numbers: (temperature, ece_before, ece_after)")
+    values, hint = _numbers(measured, 3, "three numbers: (temperature, ece_before, ece_after)")
     if hint:
         return _verdict(False, f"`measured`: {hint}")
-    values = []
-    for item in items:
-        value, hint = _number(item, "three numbers: (temperature, ece_before, ece_after)")
-        if hint:
-            return _verdict(False, f"`measured`: {hint}")
-        values.append(value)
     temperature, before, after = values
     fitted, original, ece = _toy_measurements_8_4()
     if not _close(temperature, fitted, rel_tol=0.01):
@@ -300,15 +295,9 @@ def check_8_5(compute_optimal: Callable) -> Verdict:
         got, hint = _call(compute_optimal, flops, r)
         if hint:
             return _verdict(False, hint)
-        items, hint = _items(got, 2, what)
+        numbers, hint = _numbers(got, 2, what)
         if hint:
             return _verdict(False, hint)
-        numbers = []
-        for item in items:
-            number, hint = _number(item, what)
-            if hint:
-                return _verdict(False, hint)
-            numbers.append(number)
         n, d = numbers
         if _close(n, n_star, rel_tol=1e-6) and _close(d, r * n_star, rel_tol=1e-6):
             continue
