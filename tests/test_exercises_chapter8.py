@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from llm_book.calibration import expected_calibration_error
+from llm_book.scaling import fit_power_law
 from llm_book.exercises import check_8_1, check_8_2, check_8_3, check_8_4, check_8_5
 from checker_helpers import assert_hint, assert_right, catalogue_tests, stub, verdict
 from checker_helpers import global_state_kept, short_time_limit  # noqa: F401 (fixtures)
@@ -126,14 +127,14 @@ def fit_temperature(logits, targets):
     return log_t.exp().item()
 
 
-def compute_optimal(flops, tokens_per_parameter):
-    n = math.sqrt(flops / (6 * tokens_per_parameter))
-    return n, tokens_per_parameter * n
+def predict_loss(n_small, loss_small, n_target):
+    a, alpha = fit(n_small, loss_small)
+    return a * n_target ** -alpha
 
 
 CHECKERS = [check_8_1, check_8_2, check_8_3, check_8_4, check_8_5]
 RIGHT_ANSWERS = {check_8_1: fit, check_8_2: ece_variant("right"), check_8_3: impossible_mass,
-                 check_8_4: fit_temperature, check_8_5: compute_optimal}
+                 check_8_4: fit_temperature, check_8_5: predict_loss}
 
 
 test_right_answer_in_every_type, test_wrong_answer_catalogue = catalogue_tests(CHECKERS, RIGHT_ANSWERS)
@@ -199,18 +200,77 @@ def test_8_4_measured(capsys, toy_measurements):
 
 
 # ----------------------------------------------------------------------------
-# 8.5 derive: compute-optimal parameters and tokens
+# 8.5 predict then check: extrapolate a power law fitted to the smaller models
 # ----------------------------------------------------------------------------
-def test_8_5(capsys):
-    line = assert_right(capsys, check_8_5, compute_optimal)
-    assert "70B" in line and "51B" in line
-    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(c, r)[::-1], "(parameters, tokens)")
-    assert_hint(capsys, check_8_5, lambda c, r: (math.sqrt(c * r / 6), math.sqrt(c / (6 * r))), "not N / r")
-    assert_hint(capsys, check_8_5, lambda c, r: (c / (6 * r), r * c / (6 * r)), "square root")
-    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(3 * c, r), "6ND")
-    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(6 * c, r), "not ND")
-    assert_hint(capsys, check_8_5, lambda c, r: (compute_optimal(c, r)[0], 2 * compute_optimal(c, r)[0]), "20 times N")
-    assert_hint(capsys, check_8_5, lambda c, r: (compute_optimal(c, r)[0] * 2, r * compute_optimal(c, r)[0] * 2),
-                "should equal the budget")
-    assert_hint(capsys, check_8_5, lambda c, r: (-1.0, -20.0), "positive")
-    assert_hint(capsys, check_8_5, lambda c, r: compute_optimal(c, r)[0], "two numbers")
+def log10_fit(n, loss):
+    slope, intercept = np.polyfit(np.log10(n), np.log10(loss), 1)
+    return intercept, slope
+
+
+def test_8_5_right_answers(capsys):
+    line = assert_right(capsys, check_8_5, predict_loss)
+    assert "alpha = 0.115" in line and "4x" in line
+    assert_right(capsys, check_8_5, lambda n, l, t: fit_power_law(n, l)(t))           # the package's fit
+    assert_right(capsys, check_8_5, lambda n, l, t: 10 ** sum(np.array(log10_fit(n, l)) * [1, math.log10(t)]))
+
+    def torch_lstsq(n, loss, n_target):                                              # float32 least squares
+        x = torch.stack([torch.ones(len(n)), torch.log(torch.tensor(n, dtype=torch.float32))], dim=1)
+        coef = torch.linalg.lstsq(x, torch.log(torch.tensor(loss, dtype=torch.float32))[:, None]).solution
+        return torch.exp(coef[0] + coef[1] * math.log(n_target))
+
+    assert_right(capsys, check_8_5, torch_lstsq)
+
+
+def test_8_5_hints(capsys):
+    def linear(n, loss, n_target):                     # a straight line through (n, loss)
+        slope, intercept = np.polyfit(n, loss, 1)
+        return intercept + slope * n_target
+
+    def semi_log(n, loss, n_target):                   # log of n only
+        slope, intercept = np.polyfit(np.log(n), loss, 1)
+        return intercept + slope * math.log(n_target)
+
+    def swapped(n, loss, n_target):                    # log n regressed on log loss
+        slope, intercept = np.polyfit(np.log(loss), np.log(n), 1)
+        return math.exp((math.log(n_target) - intercept) / slope)
+
+    def two_points(n, loss, n_target):
+        alpha = -(math.log(loss[-1]) - math.log(loss[0])) / (math.log(n[-1]) - math.log(n[0]))
+        return loss[-1] * (n_target / n[-1]) ** -alpha
+
+    a_alpha = fit
+    for answer, phrase in [
+            (linear, "fit in log space"),
+            (semi_log, "take it of the loss too"),
+            (lambda n, l, t: a_alpha(n, l)[0] * t ** a_alpha(n, l)[1], "sign of alpha"),
+            (lambda n, l, t: math.exp(log10_fit(n, l)[0]) * t ** log10_fit(n, l)[1], "mixed logarithms"),
+            (lambda n, l, t: math.exp(log10_fit(n, l)[0] + log10_fit(n, l)[1] * math.log10(t)), "mixed logarithms"),
+            (lambda n, l, t: 10 ** (math.log(a_alpha(n, l)[0]) - a_alpha(n, l)[1] * math.log(t)), "mixed logarithms"),
+            (lambda n, l, t: a_alpha(n, l), "looks like the fit (a, alpha)"),
+            (lambda n, l, t: torch.tensor(a_alpha(n, l)), "looks like the fit (a, alpha)"),
+            (lambda n, l, t: fit_power_law(n, l), "you returned the fitted law"),
+            (lambda n, l, t: (lambda m: a_alpha(n, l)[0] * m ** -a_alpha(n, l)[1]), "you returned the fitted law"),
+            (lambda n, l, t: a_alpha(n, l)[0] * n ** -a_alpha(n, l)[1], "fitted losses at n_small"),
+            (swapped, "regressed log n on log loss"),
+            (lambda n, l, t: l[-1], "last measured loss"),
+            (lambda n, l, t: predict_loss(n, l, n[-1]), "largest measured n"),
+            (two_points, "first and the last"),
+            (lambda n, l, t: -predict_loss(n, l, t), "a loss is positive"),
+            (lambda n, l, t: 1.01 * predict_loss(n, l, t), "close"),
+            (lambda n, l, t: 2 * predict_loss(n, l, t), "expected about"),
+            (lambda n, l, t: np.array([predict_loss(n, l, t)] * 3), "one number"),
+            (stub, "not written yet")]:
+        assert_hint(capsys, check_8_5, answer, phrase)
+
+
+def test_8_5_leaves_the_data_alone(capsys):
+    seen = []
+
+    def keeps(n, loss, n_target):
+        seen.append((n.copy(), loss.copy(), n_target))
+        n *= 2                                          # the checker passes copies: its own data are safe
+        return predict_loss(seen[-1][0], seen[-1][1], n_target)
+
+    assert_right(capsys, check_8_5, keeps)
+    assert_right(capsys, check_8_5, keeps)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(seen[:2], seen[2:]))

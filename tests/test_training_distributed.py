@@ -30,6 +30,11 @@ SCRIPT = textwrap.dedent('''
     rank, world_size = distributed_context()
     if rank == 0:
         json.dump({"world_size": world_size, "loss": history.loss}, open(sys.argv[1], "w"))
+    # Leave the process group before exit: a gloo group torn down by the interpreter's exit can
+    # abort a worker ("terminate called without an active exception"), as seen once in CI.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 ''')
 
 # Two processes sum their gradients in a different order than one process does,

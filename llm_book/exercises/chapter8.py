@@ -283,41 +283,95 @@ def check_8_4(fit_temperature: Callable, measured=None) -> Verdict:
 
 
 # ----------------------------------------------------------------------------
-# 8.5 derive: the compute-optimal model for a budget, with Chinchilla's rule
+# 8.5 predict then check: extrapolate a scaling law fitted to the smaller models
 # ----------------------------------------------------------------------------
+def _cases_8_5():
+    """The checker's own measurements: ``(n_small, loss_small, n_target)``, noisy power laws."""
+    rng = np.random.default_rng(85)
+    n1 = np.array([1.8e3, 6.6e3, 2.5e4, 1.0e5])                      # the chapter's widths 8 to 64, roughly
+    loss1 = 5.4 * n1 ** -0.105 * np.exp(rng.normal(0, 0.02, n1.size))
+    n2 = np.array([1e4, 3e4, 1e5, 3e5, 1e6, 3e6])
+    loss2 = 9.0 * n2 ** -0.076 * np.exp(rng.normal(0, 0.01, n2.size))
+    return [(n1, loss1, 4.0e5), (n2, loss2, 100_000_000)]
+
+
+def _log_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of the least-squares line y = intercept + slope * x."""
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def _mistakes_8_5(n: np.ndarray, loss: np.ndarray, n_target: float) -> list[tuple[float, str]]:
+    """(wrong prediction, hint) for the usual slips, on the checker's own data."""
+    slope, intercept = _log_line(np.log(n), np.log(loss))
+    slope10, intercept10 = _log_line(np.log10(n), np.log10(loss))
+    lin_slope, lin_intercept = _log_line(n, loss)
+    semi_slope, semi_intercept = _log_line(np.log(n), loss)
+    inv_slope, inv_intercept = _log_line(np.log(loss), np.log(n))
+    log_t, log10_t = math.log(n_target), math.log10(n_target)
+    two_point = (math.log(loss[-1]) - math.log(loss[0])) / (math.log(n[-1]) - math.log(n[0]))
+    linear = "fit in log space: a power law is a straight line through (log n, log loss), not through (n, loss)"
+    mixed = "mixed logarithms: undo the fit with the base you fitted in (log and exp, or log10 and 10 **)."
+    return [
+        (lin_intercept + lin_slope * n_target, linear + "; a straight line in n does not bend like a power law."),
+        (semi_intercept + semi_slope * log_t, linear + " (you took the log of n only: take it of the loss too)."),
+        (math.exp(intercept - slope * log_t), "sign of alpha: the loss falls with size, L = a * n ** -alpha "
+                                              "with alpha > 0 (alpha is minus the slope of the line)."),
+        (math.exp(intercept10) * n_target ** slope10, mixed),
+        (math.exp(intercept10 + slope10 * log10_t), mixed),
+        (10 ** (intercept + slope * log_t), mixed),
+        (10 ** intercept * n_target ** slope, mixed),
+        (math.exp((log_t - inv_intercept) / inv_slope), "you regressed log n on log loss; the least-squares "
+                                                        "line predicts log loss from log n."),
+        (float(loss[-1]), "that is the last measured loss; the prediction extends the fitted line to n_target."),
+        (math.exp(intercept + slope * math.log(n[-1])), "that is the fitted line at the largest measured n; "
+                                                        "evaluate it at n_target."),
+        (float(loss[-1]) * (n_target / n[-1]) ** two_point, "that is the line through the first and the last "
+                                                            "points only; fit all the points by least squares."),
+    ]
+
+
 @checker
-def check_8_5(compute_optimal: Callable) -> Verdict:
-    """Exercise 8.5: ``compute_optimal(flops, tokens_per_parameter)`` -> ``(N, D)`` with 6 N D = flops, D = r N."""
-    cases = [(5.88e23, 20), (1e21, 20), (3.6e19, 10)]
-    what = "two numbers: (parameters N, tokens D)"
-    for flops, r in cases:
-        n_star = math.sqrt(flops / (6 * r))
-        got, hint = _call(compute_optimal, flops, r)
+def check_8_5(predict_loss: Callable) -> Verdict:
+    """Exercise 8.5: ``predict_loss(n_small, loss_small, n_target)`` -> the loss at ``n_target`` predicted by
+    the power law ``a * n**-alpha`` fitted to ``(n_small, loss_small)`` by least squares in log space."""
+    what = "one number: the predicted loss at n_target"
+    for n, loss, n_target in _cases_8_5():
+        slope, intercept = _log_line(np.log(n), np.log(loss))
+        expected = math.exp(intercept + slope * math.log(n_target))
+        got, hint = _call(predict_loss, n.copy(), loss.copy(), n_target)
         if hint:
             return _verdict(False, hint)
-        numbers, hint = _numbers(got, 2, what)
+        if callable(got):
+            return _verdict(False, "you returned the fitted law; return its prediction, the law evaluated at "
+                                   "n_target (one number).")
+        pair, _ = _numbers(got, 2, "two numbers")
+        if pair is not None:
+            return _verdict(False, f"you returned two numbers, {float(pair[0]):.3g} and {float(pair[1]):.3g}: "
+                                   f"that looks like the fit (a, alpha); return the prediction "
+                                   f"a * n_target ** -alpha, one number.")
+        values, _ = _numbers(got, len(n), "numbers")
+        if values is not None:
+            fitted = np.exp(intercept + slope * np.log(n))
+            if all(_close(v, f, rel_tol=1e-4) for v, f in zip(values, fitted)):
+                return _verdict(False, "those are the fitted losses at n_small; evaluate the line at n_target.")
+        got, hint = _number(got, what)
         if hint:
             return _verdict(False, hint)
-        n, d = numbers
-        if _close(n, n_star, rel_tol=1e-6) and _close(d, r * n_star, rel_tol=1e-6):
+        if _close(got, expected, rel_tol=1e-5):
             continue
-        mistakes = [(r * n_star, "your N is what D should be: return (parameters, tokens) in that order, "
-                                 "with D = r N (r tokens for every parameter, not N / r)."),
-                    (math.sqrt(flops / (2 * r)), "training costs 6ND FLOPs (2ND forward, 4ND backward), "
-                                                 "not 2ND."),
-                    (math.sqrt(flops / r), "the budget is C = 6ND, not ND."),
-                    (flops / (6 * r), "C = 6 N D = 6 r N^2, so N is a square root: N = sqrt(C / (6 r)).")]
-        if (message := _first_mistake(n, mistakes, rel_tol=1e-6)) is not None:
+        if (message := _first_mistake(got, _mistakes_8_5(n, loss, n_target), rel_tol=1e-4)) is not None:
             return _verdict(False, message)
-        if n <= 0 or d <= 0:
-            return _verdict(False, "parameters and tokens are positive.")
-        if not math.isclose(d / n, r, rel_tol=1e-6):
-            return _verdict(False, f"with tokens_per_parameter = {r}, D should be {r} times N; yours is "
-                                   f"{float(d / n):.3g} times.")
-        return _verdict(False, f"6 N D should equal the budget ({flops:.3g} FLOPs); yours gives "
-                               f"{6 * float(n) * float(d):.3g}.")
-    gpt3 = _call(compute_optimal, 3.15e23, 20)[0]
-    return _verdict(True, f"Chinchilla's budget of 5.88e23 FLOPs gives N = {math.sqrt(5.88e23 / 120) / 1e9:.0f}B "
-                          f"and D = {20 * math.sqrt(5.88e23 / 120) / 1e12:.1f}T tokens: Chinchilla itself. "
-                          f"GPT-3's budget would have given {float(_number(_items(gpt3, 2)[0][0])[0]) / 1e9:.0f}B "
-                          f"parameters, not 175B.")
+        if got <= 0:
+            return _verdict(False, f"a loss is positive, got {float(got):.3g}: fit the straight line in log "
+                                   f"space and undo the log at the end.")
+        if _close(got, expected, rel_tol=0.03):
+            return _verdict(False, f"close ({float(got):.4g} against {expected:.4g} at n_target = {n_target:.3g}), "
+                                   f"but not the least-squares line through (log n, log loss).")
+        return _verdict(False, f"for n_target = {n_target:.3g} expected about {expected:.3g}, got {float(got):.3g}: "
+                               f"fit a straight line to (log n, log loss) and evaluate it at log n_target.")
+    n, loss, n_target = _cases_8_5()[0]
+    slope, intercept = _log_line(np.log(n), np.log(loss))
+    return _verdict(True, f"alpha = {-slope:.3f} from {len(n)} sizes; at {n_target / n[-1]:.0f}x the largest "
+                          f"one the line predicts {math.exp(intercept + slope * math.log(n_target)):.3f}. "
+                          f"Now check it against a measurement, below.")
