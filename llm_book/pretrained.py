@@ -15,6 +15,19 @@ minute on one CPU thread) with::
 
     python -m llm_book.pretrained qa-gpt llm_book/data/qa_gpt.pt
 
+``load_assistant_gpt()`` returns the toy GPT instruction-tuned on chat
+conversations of five tasks (Chapter 11, ``llm_book.instructions.train_assistant_gpt``;
+a few minutes on one CPU thread, held-out scores in its history JSON)::
+
+    python -m llm_book.pretrained assistant-gpt llm_book/data/assistant_gpt.pt
+
+``load_assistant_dpo_gpt()`` returns that assistant tuned further with DPO to say
+"it does not say" about animals a story never mentions (Chapter 11,
+``llm_book.refusal.train_dpo_assistant``; the measurements before and after are
+in its history JSON); rebuild it (after the assistant) with::
+
+    python -m llm_book.pretrained assistant-dpo llm_book/data/assistant_dpo_gpt.pt
+
 ``load_char_gpt()`` returns a character-level GPT trained on the English of
 Python's documentation (``pydoc_data.topics``, Chapter 5) and its
 ``CharTokenizer``; ``load_char_gpt_history()`` its training record.  Rebuild it
@@ -26,6 +39,14 @@ busy machine) with::
 On the same kind of processor with the same number of threads the rebuild gives
 the same weights bit for bit (checked: two runs, identical tensors).  The file's
 SHA-256 also depends on its name, which ``torch.save`` records inside the file.
+
+``load_icl_gpt()`` returns a small GPT that learned key-value recall in context
+(Chapter 10, ``llm_book.incontext.train_icl_gpt``); rebuild it with::
+
+    python -m llm_book.pretrained icl-gpt llm_book/data/icl_gpt.pt
+
+``load_induction_gpt()`` returns the same small GPT trained on repeated random sequences
+(``python -m llm_book.pretrained induction-gpt``): the induction circuit of Chapter 10.7.
 
 This module knows checkpoints, not tasks: a chapter's recipe (such as
 ``llm_book.dialogue``) imports the loader, never the other way round.  The
@@ -56,6 +77,18 @@ TOY_GPT_SHA256 = "54517b4a559521e190a0aedd52e3be28754d2b9646795fa8f0b4dec6d98f61
 
 QA_GPT_PATH = DATA / "qa_gpt.pt"
 QA_GPT_SHA256 = "25644ddcdcb6ef0794b3ad39c54a42e6eb6ad0de1249a3124a3da16ade143258"
+
+ASSISTANT_GPT_PATH = DATA / "assistant_gpt.pt"
+ASSISTANT_GPT_SHA256 = "a34b87274dd1a28e468b2b878d6a19fac70c4bd5907f904f0cde0a97979d897c"
+
+ASSISTANT_DPO_GPT_PATH = DATA / "assistant_dpo_gpt.pt"
+ASSISTANT_DPO_GPT_SHA256 = "42f2e6c239dd478729af10b0c77bb04cf58b2a6eb79574c78015c708c164c47c"
+
+ICL_GPT_PATH = DATA / "icl_gpt.pt"
+ICL_GPT_SHA256 = "4fba8e6362b98a9db553473b0f44f1d71cc53f55aeb4191bdf85ebadbf6b65ae"
+
+INDUCTION_GPT_PATH = DATA / "induction_gpt.pt"
+INDUCTION_GPT_SHA256 = "3a2469e7861c4b69649818dfaa423c93905ddc1e054bc5b677964cc6518831b3"
 
 CHAR_GPT_PATH = DATA / "char_gpt.pt"
 CHAR_GPT_SHA256 = "a95fe91235eacbbf1b6825905279a3783f7bdbc73f6a8cb79b4f16c428856028"
@@ -233,6 +266,47 @@ def load_qa_gpt() -> tuple[GPT, WordTokenizer]:
     return load_checkpoint(QA_GPT_PATH, QA_GPT_SHA256)
 
 
+def load_assistant_gpt() -> tuple[GPT, WordTokenizer]:
+    """The toy GPT instruction-tuned as a chat assistant for five tasks (Chapter 11), and its tokenizer.
+
+    The recipe is ``llm_book.instructions.ASSISTANT_RECIPE``; it reads conversations
+    rendered by ``llm_book.chat.render_chat`` (reply with ``llm_book.chat.generate_reply``).
+    Its history JSON (``history_path(ASSISTANT_GPT_PATH)``) holds the training curve and,
+    under ``results``, the held-out scores measured when it was built.
+    """
+    return load_checkpoint(ASSISTANT_GPT_PATH, ASSISTANT_GPT_SHA256)
+
+
+def load_assistant_dpo_gpt() -> tuple[GPT, WordTokenizer]:
+    """The assistant of ``load_assistant_gpt`` after preference tuning with DPO (Chapter 11), and its tokenizer.
+
+    The recipe is ``llm_book.refusal.DPO_RECIPE``.  Its history JSON
+    (``history_path(ASSISTANT_DPO_GPT_PATH)``) holds the DPO loss, the implicit rewards,
+    margin and accuracy per step and, under ``results``, the held-out measurements.
+    """
+    return load_checkpoint(ASSISTANT_DPO_GPT_PATH, ASSISTANT_DPO_GPT_SHA256)
+
+
+def load_icl_gpt() -> tuple[GPT, WordTokenizer]:
+    """The small GPT trained on key-value recall with a fresh mapping per sequence (Chapter 10).
+
+    The recipe is ``llm_book.incontext.ICL_GPT_RECIPE``; its vocabulary is
+    ``llm_book.incontext.KEYS + VALUES + ("<eos>",)``.  Its history JSON
+    (``history_path(ICL_GPT_PATH)``) holds the training loss and, in ``eval_loss``,
+    the held-out accuracy on shown keys recorded during training.
+    """
+    return load_checkpoint(ICL_GPT_PATH, ICL_GPT_SHA256)
+
+
+def load_induction_gpt() -> tuple[GPT, WordTokenizer]:
+    """The same small GPT trained on repeated random sequences only (Chapter 10.7): an induction circuit.
+
+    The recipe is ``llm_book.incontext.INDUCTION_GPT_RECIPE``; its tokenizer is the
+    key-value task's, so it can be asked key-value queries it never saw in training.
+    """
+    return load_checkpoint(INDUCTION_GPT_PATH, INDUCTION_GPT_SHA256)
+
+
 def load_char_gpt() -> tuple[GPT, CharTokenizer]:
     """The character-level GPT trained on ``pydoc_data.topics`` (Chapter 5b) and its ``CharTokenizer``.
 
@@ -266,6 +340,12 @@ REBUILD = {
     "toy-gpt": ("llm_book.pretrained:train_toy_gpt", TOY_GPT_PATH, "TOY_GPT_SHA256", 1),
     "qa-gpt": ("llm_book.dialogue:train_qa_gpt", QA_GPT_PATH, "QA_GPT_SHA256", 1),
     "char-gpt": ("llm_book.pretrained:train_char_gpt", CHAR_GPT_PATH, "CHAR_GPT_SHA256", None),
+    "icl-gpt": ("llm_book.incontext:train_icl_gpt", ICL_GPT_PATH, "ICL_GPT_SHA256", 1),
+    "induction-gpt": ("llm_book.incontext:train_induction_gpt", INDUCTION_GPT_PATH, "INDUCTION_GPT_SHA256", 1),
+    "assistant-gpt": ("llm_book.instructions:train_assistant_gpt", ASSISTANT_GPT_PATH,
+                      "ASSISTANT_GPT_SHA256", 1),
+    "assistant-dpo": ("llm_book.refusal:train_dpo_assistant", ASSISTANT_DPO_GPT_PATH,
+                      "ASSISTANT_DPO_GPT_SHA256", 1),
 }
 
 
@@ -291,6 +371,10 @@ def main(argv: list[str] | None = None) -> None:
               "eval_steps": history.eval_steps, "eval_loss": [round(x, 5) for x in history.eval_loss],
               "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "python": platform.python_version(), "sha256": digest}
+    if getattr(history, "results", None):          # measurements a recipe made after training
+        record["results"] = history.results
+    if hasattr(history, "to_record"):              # more curves than the loss (DPO's rewards)
+        record = {**history.to_record(), **record}
     history_path(out).write_text(json.dumps(record, indent=1) + "\n")
     print(f"final training loss {history.loss[-1]:.4f} after {seconds:.0f} s; wrote {out} "
           f"and {history_path(out).name}")

@@ -163,7 +163,8 @@ def test_every_rebuild_recipe_is_found_by_name():
 
     from llm_book import pretrained
 
-    assert set(pretrained.REBUILD) == {"toy-gpt", "qa-gpt", "char-gpt"}
+    assert set(pretrained.REBUILD) == {"toy-gpt", "qa-gpt", "char-gpt", "icl-gpt", "induction-gpt", "assistant-gpt",
+                                       "assistant-dpo"}
     for recipe, path, constant, threads in pretrained.REBUILD.values():
         module, function = recipe.split(":")
         assert callable(getattr(importlib.import_module(module), function))
