@@ -119,8 +119,9 @@ def test_attentions_one_per_layer_causal_rows_sum_to_one(tiny_gpt, tiny_config):
         torch.testing.assert_close(weights.sum(-1), torch.ones(2, tiny_config.n_head, 7))
         assert (weights.triu(diagonal=1) == 0).all()
         assert (weights[..., torch.ones(7, 7, dtype=torch.bool).tril()] > 0).all()
-    # Asking for the weights does not change the logits.
-    assert torch.equal(out.logits, tiny_gpt(random_ids(2, 7)).logits)
+    # Asking for the weights does not change the logits (beyond float rounding: without
+    # them the fused kernel runs, with them the formula step by step).
+    torch.testing.assert_close(out.logits, tiny_gpt(random_ids(2, 7)).logits, atol=1e-5, rtol=0)
 
 
 # ----------------------------------------------------------------------------
