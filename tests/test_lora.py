@@ -178,3 +178,15 @@ def test_errors(gpt):
         LoRALinear(nn.Embedding(3, 4), rank=1, alpha=1)
     with pytest.raises(ValueError, match=r"`rank` \(=5\) has to be an integer in \[1, 4\]"):
         LoRALinear(nn.Linear(4, 8), rank=5, alpha=1)
+
+
+def test_llama_style_gpt(idx):
+    """RoPE, RMSNorm, SwiGLU, grouped-query attention and an untied output layer."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=35, position="rope", norm="rmsnorm", mlp="swiglu",
+                          n_kv_head=2, tie_embeddings=False, bias=False))
+    tuned = randomise_adapters(add_lora(model, rank=4, alpha=8,
+                                        targets=["query", "key", "gate", "down", "lm_head"]))
+    assert len(lora_layers(tuned)) == 2 * 4 + 1
+    assert tuned.blocks[0].attn.key.B.shape == (32, 4)             # 2 key heads of 16
+    torch.testing.assert_close(merge_lora(tuned)(idx).logits, tuned(idx).logits, atol=1e-5, rtol=0)

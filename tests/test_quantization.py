@@ -231,3 +231,20 @@ def test_errors(toy):
     with pytest.raises(TypeError, match=r"`linear` has to be an nn.Linear, got Embedding"):
         QuantizedLinear.from_linear(nn.Embedding(3, 4), 8)
     assert isinstance(quantize_absmax(w, 8), QuantizedTensor)
+
+
+def test_llama_style_gpt(idx):
+    """An untied output layer is quantised too; SwiGLU's 176-wide down projection takes groups of 16."""
+    from llm_book.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=35, position="rope", norm="rmsnorm", mlp="swiglu",
+                          n_kv_head=2, tie_embeddings=False, bias=False))
+    small = quantize_model(model, 4, group_size=16)
+    assert isinstance(small.lm_head, QuantizedLinear) and isinstance(small.blocks[0].mlp.down,
+                                                                     QuantizedLinear)
+    assert model_bytes(model) == 4 * model.num_parameters() and model_bytes(small) < model_bytes(model) / 4
+    assert (small(idx[:, :12]).logits - model(idx[:, :12]).logits).abs().max() < 0.5
+    with pytest.raises(ValueError, match=r"`group_size` \(=32\) has to divide the 176 inputs of "
+                                         r"layer 'blocks.0.mlp.down'"):
+        quantize_model(model, 4, group_size=32)
