@@ -8,12 +8,12 @@ Learned position embeddings, pre-LayerNorm blocks, a GELU MLP and tied
 input/output embeddings are what GPT-2 uses, so real GPT-2 weights load into
 this class (``llm_book.hf``).  Layers are named after the article's pieces.
 
-Later models changed four pieces, and each is one option of ``GPTConfig``
+Later models changed five pieces, and each is one option of ``GPTConfig``
 (the defaults keep GPT-2's): rotary position embeddings instead of a position
 table (``position="rope"``), RMSNorm instead of LayerNorm (``norm="rmsnorm"``),
-a gated SwiGLU MLP (``mlp="swiglu"``) and grouped-query attention
-(``n_kv_head``), with untied output weights (``tie_embeddings=False``).  All
-five together give Llama's architecture, so Llama weights load too
+a gated SwiGLU MLP (``mlp="swiglu"``), grouped-query attention
+(``n_kv_head``) and untied output weights (``tie_embeddings=False``).  All
+five together (and ``bias=False``) give Llama's architecture, so Llama weights load too
 (``llm_book.hf.from_hf_llama``).
 """
 
@@ -115,7 +115,7 @@ class GPTConfig:
 
     @property
     def mlp_width(self) -> int:
-        """The MLP's inner width: ``mlp_hidden``, or the default of ``mlp`` (4 * n_embd; SwiGLU: 8/3 * n_embd, rounded up to a multiple of 8)."""
+        """The MLP's inner width: ``mlp_hidden``, else 4 * n_embd (GELU) or 8/3 * n_embd up to a multiple of 8."""
         if self.mlp_hidden is not None:
             return self.mlp_hidden
         if self.mlp == "swiglu":
