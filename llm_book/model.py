@@ -30,7 +30,7 @@ from llm_book._checks import check_int
 from llm_book.attention import LayerCache, SelfAttention
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GPTConfig:
     """Sizes of a GPT.  Checked on creation; make variants with ``dataclasses.replace``.
 
@@ -124,6 +124,15 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __repr__(self) -> str:
+        # GPT-2's sizes always; a later option only when it is not the default (so a GPT-2 config reads as before)
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                 if f.name in _GPT2_FIELDS or getattr(self, f.name) != f.default]
+        return f"GPTConfig({', '.join(shown)})"
+
+
+_GPT2_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "causal")
 
 
 @dataclass

@@ -382,6 +382,11 @@ def test_defaults_are_gpt2_and_keep_the_state_dict_names(tiny_gpt):
     old = {k: v for k, v in config.to_dict().items() if k in
            ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "causal")}
     assert GPTConfig(**old) == config
+    # and it prints as before: the later options appear only when they are set
+    assert repr(config) == ("GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16, "
+                            "dropout=0.0, bias=True, causal=True)")
+    assert repr(dataclasses.replace(config, norm="rmsnorm", n_kv_head=1)).endswith(
+        "causal=True, norm='rmsnorm', n_kv_head=1)")
 
 
 def test_modern_model_has_llama_parts_and_no_position_table():
