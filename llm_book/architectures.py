@@ -18,7 +18,7 @@ The full-length runs are written to ``llm_book/data/architectures_results.json``
 
     python -m llm_book.architectures
 
-(about 15 minutes on one CPU thread); Chapter 12 shows them and trains only short versions live.
+(13 minutes on one CPU thread of a busy machine); Chapter 12 shows them and trains only short versions live.
 """
 
 from __future__ import annotations
@@ -258,7 +258,8 @@ def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = N
     """
     from llm_book import set_seed
     from llm_book.dialogue import QA_RECIPE, qa_dataset, qa_tokenizer
-    from llm_book.finetuning import complete, exact_match, extend_gpt, finetune, recipe_start
+    from llm_book.finetuning import (complete, exact_match, extend_gpt, finetune, recipe_start,
+                                     split_sentences_train_test)
     from llm_book.lora import add_lora, merge_lora, trainable_parameter_count
     from llm_book.pretrained import load_toy_gpt
 
@@ -289,8 +290,6 @@ def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = N
         with torch.no_grad():
             merge_diff = float((merged(probe).logits - model(probe).logits).abs().max())
         model = merged
-    from llm_book.finetuning import split_sentences_train_test
-
     all_sentences = [w for w, _ in language.sentences()]
     _, test = split_sentences_train_test(all_sentences, QA_RECIPE["test_fraction"], seed=0)
     test_prompts, test_completions, _ = qa_dataset(test)
