@@ -7,6 +7,14 @@
 Learned position embeddings, pre-LayerNorm blocks, a GELU MLP and tied
 input/output embeddings are what GPT-2 uses, so real GPT-2 weights load into
 this class (``llm_book.hf``).  Layers are named after the article's pieces.
+
+Later models changed five pieces, and each is one option of ``GPTConfig``
+(the defaults keep GPT-2's): rotary position embeddings instead of a position
+table (``position="rope"``), RMSNorm instead of LayerNorm (``norm="rmsnorm"``),
+a gated SwiGLU MLP (``mlp="swiglu"``), grouped-query attention
+(``n_kv_head``) and untied output weights (``tie_embeddings=False``).  All
+five together (and ``bias=False``) give Llama's architecture, so Llama weights load too
+(``llm_book.hf.from_hf_llama``).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from llm_book._checks import check_int
 from llm_book.attention import LayerCache, SelfAttention
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GPTConfig:
     """Sizes of a GPT.  Checked on creation; make variants with ``dataclasses.replace``.
 
@@ -36,6 +44,19 @@ class GPTConfig:
         bias: biases in the linear layers and LayerNorms (GPT-2 has them).
         causal: True for a language model (each position sees only the past); False
             gives a bidirectional encoder, as BERT-style masked language models use.
+        position: "learned" (a table of position embeddings, GPT-2) or "rope" (rotary
+            embeddings: queries and keys rotated by their position, Llama; no table).
+        rope_theta: the base of the rotary angles (used with ``position="rope"``).
+        norm: "layernorm" (GPT-2) or "rmsnorm" (Llama: no mean subtraction, no bias).
+        norm_eps: the epsilon added to the variance inside every norm.
+        mlp: "gelu" (Linear, GELU, Linear: GPT-2) or "swiglu" (down(silu(gate(x)) * up(x)): Llama).
+        mlp_hidden: the MLP's inner width.  None: 4 * n_embd for GELU; for SwiGLU
+            Llama's rule, 2/3 of 4 * n_embd rounded up to a multiple of 8, which keeps
+            its three matrices about as large as GELU's two (see ``mlp_width``).
+        n_kv_head: key/value heads (grouped-query attention); has to divide ``n_head``.
+            None means ``n_head`` (ordinary multi-head attention).
+        tie_embeddings: the output layer shares the token embedding's weights (GPT-2);
+            False gives it its own (Llama).
     """
 
     vocab_size: int
@@ -46,6 +67,14 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True
     causal: bool = True
+    position: str = "learned"
+    rope_theta: float = 10000.0
+    norm: str = "layernorm"
+    norm_eps: float = 1e-5
+    mlp: str = "gelu"
+    mlp_hidden: int | None = None
+    n_kv_head: int | None = None
+    tie_embeddings: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -59,12 +88,51 @@ class GPTConfig:
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
                 or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` (={self.dropout!r}) has to be a float in [0, 1)")
-        for name in ("bias", "causal"):
+        for name in ("bias", "causal", "tie_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` (={getattr(self, name)!r}) has to be True or False")
+        for name, allowed in (("position", ("learned", "rope")), ("norm", ("layernorm", "rmsnorm")),
+                              ("mlp", ("gelu", "swiglu"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` (={getattr(self, name)!r}) has to be one of "
+                                 + ", ".join(repr(a) for a in allowed))
+        for name, low in (("rope_theta", 1.0), ("norm_eps", 0.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low \
+                    or not math.isfinite(value):
+                raise ValueError(f"`{name}` (={value!r}) has to be a finite number > {low:g}")
+        if self.mlp_hidden is not None and (isinstance(self.mlp_hidden, bool)
+                                            or not isinstance(self.mlp_hidden, int) or self.mlp_hidden < 1):
+            raise ValueError(f"`mlp_hidden` (={self.mlp_hidden!r}) has to be a positive integer, or None "
+                             f"for the default width")
+        if self.n_kv_head is not None and (isinstance(self.n_kv_head, bool) or not isinstance(self.n_kv_head, int)
+                                           or self.n_kv_head < 1 or self.n_head % self.n_kv_head):
+            raise ValueError(f"`n_kv_head` (={self.n_kv_head!r}) has to be a positive integer that divides "
+                             f"`n_head` (={self.n_head}), or None for one key/value head per query head")
+        if self.position == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"`position` (='rope') needs an even head size, but n_embd // n_head = "
+                             f"{self.n_embd} // {self.n_head} = {self.n_embd // self.n_head}")
+
+    @property
+    def mlp_width(self) -> int:
+        """The MLP's inner width: ``mlp_hidden``, else 4 * n_embd (GELU) or 8/3 * n_embd up to a multiple of 8."""
+        if self.mlp_hidden is not None:
+            return self.mlp_hidden
+        if self.mlp == "swiglu":
+            return 8 * math.ceil(8 * self.n_embd / 3 / 8)
+        return 4 * self.n_embd
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __repr__(self) -> str:
+        # GPT-2's sizes always; a later option only when it is not the default (so a GPT-2 config reads as before)
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                 if f.name in _GPT2_FIELDS or getattr(self, f.name) != f.default]
+        return f"GPTConfig({', '.join(shown)})"
+
+
+_GPT2_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "causal")
 
 
 @dataclass
@@ -90,34 +158,86 @@ class GPTOutput:
 
 
 class MLP(nn.Module):
-    """The feed-forward network: Linear(C -> 4C), GELU, Linear(4C -> C)."""
+    """The feed-forward network: Linear(C -> 4C), GELU, Linear(4C -> C) (inner width ``config.mlp_width``)."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.fc = nn.Linear(config.n_embd, config.mlp_width, bias=config.bias)
         self.act = nn.GELU(approximate="tanh")  # GPT-2's GELU
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.mlp_width, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.proj(self.act(self.fc(x))))
 
 
-class Block(nn.Module):
-    """One transformer block, pre-LayerNorm: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+class SwiGLU(nn.Module):
+    """Llama's gated feed-forward network: down(silu(gate(x)) * up(x)).
+
+    ``gate`` and ``up`` both map C to the inner width H = ``config.mlp_width``;
+    silu(gate(x)) decides, per inner unit, how much of up(x) passes; ``down``
+    maps H back to C.  The names are Llama's (``gate_proj``, ``up_proj``, ``down_proj``).
+    """
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.gate = nn.Linear(config.n_embd, config.mlp_width, bias=config.bias)
+        self.up = nn.Linear(config.n_embd, config.mlp_width, bias=config.bias)
+        self.down = nn.Linear(config.mlp_width, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))  # (B, T, H) -> (B, T, C)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm: x / sqrt(mean(x^2) + eps) * weight (no mean subtraction, no bias).
+
+    Args:
+        dim: size of the last axis.
+        eps: added to the mean square, so an all-zero vector stays finite.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # computed in float32 like Llama, so half-precision inputs do not overflow in x^2
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)  # (..., C)
+        return self.weight * normed.to(x.dtype)
+
+
+def _norm(config: GPTConfig) -> nn.Module:
+    """A LayerNorm or an RMSNorm over ``n_embd``, as ``config.norm`` says."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.n_embd, eps=config.norm_eps)
+    return nn.LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
+
+
+class Block(nn.Module):
+    """One transformer block, pre-norm: x + attn(ln_1(x)), then x + mlp(ln_2(x)).
+
+    ``ln_1`` and ``ln_2`` are LayerNorms or RMSNorms (``config.norm``), ``mlp`` is an
+    ``MLP`` or a ``SwiGLU`` (``config.mlp``); the names stay GPT-2's either way.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = _norm(config)
         self.attn = SelfAttention(config.n_embd, config.n_head, causal=config.causal,
-                                  dropout=config.dropout, bias=config.bias)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+                                  dropout=config.dropout, bias=config.bias, num_kv_heads=config.n_kv_head,
+                                  rope_theta=config.rope_theta if config.position == "rope" else None)
+        self.ln_2 = _norm(config)
+        self.mlp = SwiGLU(config) if config.mlp == "swiglu" else MLP(config)
 
     def forward(self, x: torch.Tensor, output_attentions: bool = False,
                 cache: LayerCache | None = None, padding_mask: torch.Tensor | None = None):
-        a, weights = self.attn(self.ln_1(x), output_attentions=True, cache=cache,
-                               padding_mask=padding_mask)
+        a = self.attn(self.ln_1(x), output_attentions=output_attentions, cache=cache,
+                      padding_mask=padding_mask)
+        a, weights = a if output_attentions else (a, None)
         x = x + a                       # residual connection around attention
         x = x + self.mlp(self.ln_2(x))  # residual connection around the MLP
         return (x, weights) if output_attentions else x
@@ -134,7 +254,7 @@ class KVCache:
 
 
 class GPT(nn.Module):
-    """A decoder-only transformer language model (GPT-2's architecture).
+    """A decoder-only transformer language model (GPT-2's architecture; Llama's with the config's options).
 
     Example:
         >>> model = GPT(GPTConfig(vocab_size=35))
@@ -149,17 +269,19 @@ class GPT(nn.Module):
             raise TypeError(f"`config` has to be a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embeddings
+        if config.position == "learned":                           # (RoPE rotates inside attention)
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embeddings
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_f = _norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied input and output embeddings
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # tied input and output embeddings
 
         # GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer).
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith("attn.out.weight") or name.endswith("mlp.proj.weight"):
+            if name.endswith(("attn.out.weight", "mlp.proj.weight", "mlp.down.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
@@ -176,11 +298,19 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def parameter_counts(self) -> dict[str, int]:
-        """Parameters per part: embeddings, attention, MLP, LayerNorms (sums to ``num_parameters``)."""
+        """Parameters per part: embeddings, attention, MLP, norms (sums to ``num_parameters``).
+
+        The norms (LayerNorm or RMSNorm) are counted under "LayerNorm"; an untied
+        output layer adds an "output layer" entry.
+        """
         counts = {"token embedding": 0, "position embedding": 0, "attention": 0,
                   "MLP": 0, "LayerNorm": 0}
+        if not self.config.tie_embeddings:
+            counts["output layer"] = 0
         for name, p in self.named_parameters():
-            if name.startswith("wte"):
+            if name.startswith("lm_head"):
+                counts["output layer"] += p.numel()
+            elif name.startswith("wte"):
                 counts["token embedding"] += p.numel()
             elif name.startswith("wpe"):
                 counts["position embedding"] += p.numel()
@@ -236,13 +366,19 @@ class GPT(nn.Module):
         past = len(cache) if cache is not None else 0
         self._check_idx(idx, past)
         t = idx.shape[1]
-        pos = torch.arange(past, past + t, device=idx.device)  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(pos))           # (B, T, C)
+        x = self.wte(idx)                                       # (B, T, C)
+        if self.config.position == "learned":
+            pos = torch.arange(past, past + t, device=idx.device)  # (T,)
+            x = x + self.wpe(pos)                               # (B, T, C)
+        x = self.drop(x)
         attentions, hidden_states = [], [x]
         for i, block in enumerate(self.blocks):
-            x, weights = block(x, output_attentions=True, padding_mask=padding_mask,
-                               cache=cache.layers[i] if cache is not None else None)
-            attentions.append(weights)                          # (B, nh, T, T_k)
+            layer_cache = cache.layers[i] if cache is not None else None
+            if output_attentions:  # the weights, step by step
+                x, weights = block(x, output_attentions=True, padding_mask=padding_mask, cache=layer_cache)
+                attentions.append(weights)                      # (B, nh, T, T_k)
+            else:                  # the fused kernel
+                x = block(x, padding_mask=padding_mask, cache=layer_cache)
             hidden_states.append(x)                             # (B, T, C)
         last_hidden_state = self.ln_f(x)                        # (B, T, C)
         logits = self.lm_head(last_hidden_state)                # (B, T, vocab)

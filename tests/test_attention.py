@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llm_book.attention import LayerCache, SelfAttention, causal_mask, scaled_dot_product_attention
+from llm_book.attention import (LayerCache, RotaryEmbedding, SelfAttention, apply_rotary, causal_mask,
+                                rotate_half, scaled_dot_product_attention)
 
 B, H, T, D = 2, 3, 5, 8
 EMBED, HEADS = 16, 4
@@ -213,7 +216,9 @@ def test_output_attentions_shape_and_rows(x):
     assert weights.shape == (2, HEADS, 6, 6)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, HEADS, 6))
     assert (weights.triu(diagonal=1) == 0).all()
-    assert torch.equal(attn(x), out)  # no weights: just the output tensor
+    fused = attn(x)  # no weights: just the output tensor, from the fused kernel
+    assert isinstance(fused, torch.Tensor)
+    torch.testing.assert_close(fused, out, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -334,3 +339,84 @@ def test_layer_cache_keeps_gradients_flowing():
     keys2, _ = cache.append(k * 2, k * 2)
     keys2.sum().backward()
     assert torch.allclose(k.grad, torch.full_like(k, 3.0))  # 1 from the first append, 2 from the second
+
+
+# ----------------------------------------------------------------------------
+# Rotary embeddings, grouped-query attention, the fused kernel
+# ----------------------------------------------------------------------------
+def test_rotate_half_is_llamas_pairing():
+    x = torch.arange(1.0, 7.0)  # pairs (1, 4), (2, 5), (3, 6)
+    assert rotate_half(x).tolist() == [-4.0, -5.0, -6.0, 1.0, 2.0, 3.0]
+
+
+def test_rotary_angles_and_lengths():
+    rope = RotaryEmbedding(8, theta=100.0)
+    assert "inv_freq" not in rope.state_dict()  # computed, not stored in checkpoints
+    cos, sin = rope(3, 2)
+    assert cos.shape == sin.shape == (2, 8)
+    # pair i turns by position * theta ** (-2i / d): at position 3, pair 1 by 3 / 100 ** (2 / 8)
+    torch.testing.assert_close(cos[0, 1], torch.tensor(math.cos(3 / 100 ** 0.25)))
+    torch.testing.assert_close(cos[:, :4], cos[:, 4:])  # dimension i pairs with i + d/2
+    x = torch.randn(2, 3, 2, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(apply_rotary(x, cos, sin).norm(dim=-1), x.norm(dim=-1))  # a rotation
+
+
+def test_rotary_scores_depend_only_on_the_distance():
+    rope = RotaryEmbedding(8)
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(8, generator=g, dtype=torch.float64), torch.randn(8, generator=g, dtype=torch.float64)
+
+    def score(m, n):
+        (cq, sq), (ck, sk) = rope(m, 1, dtype=torch.float64), rope(n, 1, dtype=torch.float64)
+        return (apply_rotary(q, cq, sq) @ apply_rotary(k, ck, sk).T).item()
+
+    assert score(7, 3) == pytest.approx(score(4, 0), abs=1e-5) == pytest.approx(score(20, 16), abs=1e-5)
+    assert score(7, 3) != pytest.approx(score(7, 2), abs=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(head_dim=7), r"`head_dim` \(=7\) has to be an even integer >= 2"),
+    (dict(head_dim=8, theta=1.0), r"`theta` \(=1.0\) has to be a number > 1"),
+])
+def test_rotary_embedding_checks_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RotaryEmbedding(**kwargs)
+
+
+def test_self_attention_checks_kv_heads_and_rope_head_size():
+    with pytest.raises(ValueError, match=r"`num_kv_heads` \(=3\) has to be a positive integer that divides "
+                                         r"`num_heads` \(=4\)"):
+        SelfAttention(16, 4, num_kv_heads=3)
+    with pytest.raises(ValueError, match=r"rotary embeddings need an even head size; embed_dim // num_heads = "
+                                         r"12 // 4 = 3"):
+        SelfAttention(12, 4, rope_theta=10000.0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, dict(num_kv_heads=2), dict(num_kv_heads=1, rope_theta=10000.0),
+                                    dict(rope_theta=500.0)])
+def test_fused_output_is_the_formulas(x, causal, kwargs):
+    attn = make_attention(causal=causal, **kwargs)
+    padding_mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        for mask in (None, padding_mask):
+            explicit, weights = attn(x, output_attentions=True, padding_mask=mask)
+            fused = attn(x, padding_mask=mask)
+            assert weights.shape == (2, HEADS, 6, 6)  # keys and values repeated for every query head
+            torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(num_kv_heads=2, rope_theta=10000.0)])
+def test_fused_output_with_a_cache(x, kwargs):
+    attn = make_attention(causal=True, **kwargs)
+    caches = LayerCache(), LayerCache()
+    with torch.no_grad():
+        whole = attn(x)
+        fused = [attn(x[:, :2], cache=caches[0]), attn(x[:, 2:4], cache=caches[0])]  # two queries after a cache
+        fused += [attn(x[:, t:t + 1], cache=caches[0]) for t in range(4, 6)]             # then one at a time
+        explicit = [attn(x[:, :2], cache=caches[1], output_attentions=True)[0],
+                    attn(x[:, 2:4], cache=caches[1], output_attentions=True)[0],  # two queries after a cache
+                    attn(x[:, 4:], cache=caches[1], output_attentions=True)[0]]
+    torch.testing.assert_close(torch.cat(fused, dim=1), whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.cat(explicit, dim=1), whole, atol=1e-5, rtol=0)
+    assert caches[0].k.shape == (2, attn.num_kv_heads, 6, EMBED // HEADS)

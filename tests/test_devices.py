@@ -78,7 +78,8 @@ def test_fake_accelerator_catches_a_cpu_input_and_keeps_the_values(gpt):
         assert isinstance(fast.wte.weight, OnAccelerator) and fast.lm_head.weight is fast.wte.weight
         with pytest.raises(RuntimeError, match="same device"):
             fast(idx)
-        assert torch.equal(fast(idx.to("meta")).logits.cpu(), expected)
+        # (float rounding apart: on the pretend device torch's fused attention takes its reference kernel)
+        assert close(fast(idx.to("meta")).logits.cpu(), expected, tol=1e-6)
         with pytest.raises(RuntimeError, match="generator"):
             torch.multinomial(torch.ones(2, 3, device="meta"), 1, generator=torch.Generator())
         with pytest.raises(TypeError, match="numpy"):
