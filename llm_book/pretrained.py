@@ -36,9 +36,13 @@ busy machine) with::
 
     python -m llm_book.pretrained char-gpt llm_book/data/char_gpt.pt
 
-On the same kind of processor with the same number of threads the rebuild gives
-the same weights bit for bit (checked: two runs, identical tensors).  The file's
-SHA-256 also depends on its name, which ``torch.save`` records inside the file.
+On the same kind of processor with the same number of threads, two rebuilds with
+the same code give the same weights bit for bit (checked: two runs, identical
+tensors).  A change of code that reorders floating-point sums changes the last
+bits: the checkpoints built before attention moved to PyTorch's fused kernel
+(Chapter 12) rebuild today to a file with another SHA-256, and their measured
+numbers can differ slightly (training amplifies a difference in the last bit).  The file's SHA-256 also depends on its name, which
+``torch.save`` records inside the file.
 
 ``load_icl_gpt()`` returns a small GPT that learned key-value recall in context
 (Chapter 10, ``llm_book.incontext.train_icl_gpt``); rebuild it with::

@@ -29,6 +29,7 @@ from llm_book.exercises.chapter7 import check_7_1, check_7_2, check_7_3, check_7
 from llm_book.exercises.chapter8 import check_8_1, check_8_2, check_8_3, check_8_4, check_8_5
 from llm_book.exercises.chapter10 import check_10_1, check_10_2, check_10_3, check_10_4, check_10_5
 from llm_book.exercises.chapter11 import check_11_1, check_11_2, check_11_3, check_11_4, check_11_5, check_11_6
+from llm_book.exercises.chapter12 import check_12_1, check_12_2, check_12_3, check_12_4, check_12_5
 
 __all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3", "check_1_4", "check_1_5",
            "check_1_6", "check_2_1", "check_2_2", "check_2_3", "check_2_4", "check_2_5", "check_2_6",
@@ -40,4 +41,5 @@ __all__ = ["Verdict", "set_time_limit", "check_1_1", "check_1_2", "check_1_3", "
            "check_6_8", "check_6_9", "check_6_10", "check_6_11", "check_6_12", "check_7_1", "check_7_2",
            "check_7_3", "check_7_4", "check_7_5", "check_8_1", "check_8_2", "check_8_3", "check_8_4",
            "check_8_5", "check_10_1", "check_10_2", "check_10_3", "check_10_4", "check_10_5", "check_11_1",
-           "check_11_2", "check_11_3", "check_11_4", "check_11_5", "check_11_6"]
+           "check_11_2", "check_11_3", "check_11_4", "check_11_5", "check_11_6",
+           "check_12_1", "check_12_2", "check_12_3", "check_12_4", "check_12_5"]
