@@ -42,7 +42,7 @@ ARCH_RECIPE = {"n_layer": 2, "n_head": 4, "n_embd": 64, "n_kv_head": 2, "train_l
 
 # LoRA on every linear layer of every block; the new words' and positions' embeddings train too.
 LORA_TARGETS = ("query", "key", "value", "out", "fc", "proj")
-LORA_RECIPE = {"ranks": [1, 2, 4, 8, 16], "alpha_per_rank": 2.0, "steps": 1000, "full_lr": 5e-3,
+LORA_RECIPE = {"ranks": [0, 1, 2, 4, 8, 16], "alpha_per_rank": 2.0, "steps": 1000, "full_lr": 5e-3,
                "lora_lr": 1e-2, "seed": 0}
 
 STYLES = ("gpt2", "llama")
@@ -244,7 +244,8 @@ def compare_architectures(steps: int | None = None, seed: int | None = None,
 
 def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = None,
                 n_test: int | None = None) -> dict:
-    """Fine-tune the shipped toy GPT on Chapter 6's questions: fully (``rank=None``) or with LoRA.
+    """Fine-tune the shipped toy GPT on Chapter 6's questions: fully (``rank=None``), with LoRA, or
+    the embeddings alone (``rank=0``, the baseline that tells what the adapters add).
 
     With LoRA, adapters of ``rank`` (alpha = ``LORA_RECIPE["alpha_per_rank"] * rank``) wrap every
     linear layer in ``LORA_TARGETS``; the token and position embeddings also train, because the
@@ -264,8 +265,8 @@ def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = N
     from llm_book.pretrained import load_toy_gpt
 
     if rank is not None:
-        rank = check_int("rank", rank, "a positive integer (the LoRA rank), or None for full fine-tuning",
-                         minimum=1)
+        rank = check_int("rank", rank, "a LoRA rank >= 1, 0 for the embeddings alone, or None for full "
+                         "fine-tuning", minimum=0)
     lr_key = "full_lr" if rank is None else "lora_lr"
     r = {**QA_RECIPE, **{k: v for k, v in LORA_RECIPE.items() if k in ("steps", "seed")}}
     steps, seed, language, train_sentences = recipe_start(r, steps, seed)
@@ -273,7 +274,11 @@ def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = N
     tokenizer = qa_tokenizer(base_tokenizer)
     set_seed(seed)
     model = extend_gpt(base, len(tokenizer), QA_RECIPE["block_size"], seed=seed)
-    if rank is not None:
+    if rank == 0:                               # no adapters: only the embeddings train (the baseline)
+        model.requires_grad_(False)
+        model.wte.weight.requires_grad_(True)
+        model.wpe.weight.requires_grad_(True)
+    elif rank is not None:
         model = add_lora(model, rank, LORA_RECIPE["alpha_per_rank"] * rank, LORA_TARGETS)
         model.wte.weight.requires_grad_(True)   # the new words' vectors (tied to the output layer)
         model.wpe.weight.requires_grad_(True)   # and the new positions
@@ -284,7 +289,7 @@ def qa_finetune(rank: int | None, steps: int | None = None, seed: int | None = N
              lr=LORA_RECIPE[lr_key], warmup_steps=QA_RECIPE["warmup_steps"], seed=seed, device="cpu")
     seconds = time.perf_counter() - start
     merge_diff = 0.0
-    if rank is not None:
+    if rank:
         merged = merge_lora(model)
         probe = torch.tensor([tokenizer.encode(prompts[0])])
         with torch.no_grad():

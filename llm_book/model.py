@@ -51,7 +51,8 @@ class GPTConfig:
         norm_eps: the epsilon added to the variance inside every norm.
         mlp: "gelu" (Linear, GELU, Linear: GPT-2) or "swiglu" (down(silu(gate(x)) * up(x)): Llama).
         mlp_hidden: the MLP's inner width.  None: 4 * n_embd for GELU; for SwiGLU
-            Llama's rule, 2/3 of 4 * n_embd rounded up to a multiple of 8, which keeps
+            2/3 of 4 * n_embd rounded up to a multiple of 8 (Llama rounds to 256; Llama 3 also
+            scales by 1.3 and rounds to 1,024), which keeps
             its three matrices about as large as GELU's two (see ``mlp_width``).
         n_kv_head: key/value heads (grouped-query attention); has to divide ``n_head``.
             None means ``n_head`` (ordinary multi-head attention).

@@ -73,8 +73,12 @@ def test_lora_finetune_counts_and_merges():
     assert not any("lora" in name for name, _ in model.named_parameters())   # merged: plain linears
     full = qa_finetune(None, steps=2, n_test=6)
     assert full["trainable"] == full["total"] == full["model"].num_parameters()
-    with pytest.raises(ValueError, match="`rank`"):
-        qa_finetune(0, steps=1)
+    with pytest.raises(ValueError, match="`rank`.*0 for the embeddings alone"):
+        qa_finetune(-1, steps=1)
+    alone = qa_finetune(0, steps=2, n_test=6)           # the baseline: no adapters, embeddings only
+    trained = {name for name, p in alone["model"].named_parameters() if p.requires_grad}
+    assert trained == {"wte.weight", "wpe.weight"} and alone["merge_max_diff"] == 0.0
+    assert alone["trainable"] == alone["model"].wte.weight.numel() + alone["model"].wpe.weight.numel()
 
 
 def test_shipped_results():
