@@ -66,3 +66,24 @@ def check_real(name: str, value, what: str, minimum: float | None = None,
     if bad:
         raise ValueError(f"`{name}` (={value!r}) has to be {what}")
     return number
+
+
+def check_model_and_tokenizer(model, tokenizer, hint: str = "") -> None:
+    """Refuse a model that is not a GPT, a tokenizer that is not a ``WordTokenizer``, or a pair whose
+    vocabularies differ: a model can only read the ids of the tokenizer it was trained with.
+
+    Args:
+        hint: added to the vocabulary message, e.g. "(e.g. `load_qa_gpt()` returns both)".
+    """
+    from llm_book.tokenizer import WordTokenizer
+
+    if not isinstance(tokenizer, WordTokenizer):
+        raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
+    config = getattr(model, "config", None)
+    if not hasattr(config, "vocab_size") or not hasattr(config, "block_size"):
+        raise TypeError(f"`model` has to be a GPT (with a `config` giving vocab_size and block_size), "
+                        f"got {type(model).__name__}")
+    if config.vocab_size != len(tokenizer):
+        raise ValueError(f"the tokenizer has {len(tokenizer)} words but the model's config.vocab_size is "
+                         f"{config.vocab_size}; use the tokenizer the model was trained with"
+                         + (f" {hint}" if hint else ""))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import torch
 
-from llm_book._checks import check_int
+from llm_book._checks import check_int, check_model_and_tokenizer
 from llm_book.model import model_device
 from llm_book.sampling import greedy
 from llm_book.threads import runs_model_threads
@@ -244,15 +244,7 @@ def chat_batch(conversations: Sequence[Sequence[Message]], tokenizer: WordTokeni
 # Generation
 # ----------------------------------------------------------------------------
 def _check_chat_model(model, tokenizer) -> None:
-    if not isinstance(tokenizer, WordTokenizer):
-        raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
-    config = getattr(model, "config", None)
-    if not hasattr(config, "vocab_size") or not hasattr(config, "block_size"):
-        raise TypeError(f"`model` has to be a GPT (with a `config` giving vocab_size and block_size), "
-                        f"got {type(model).__name__}")
-    if config.vocab_size != len(tokenizer):
-        raise ValueError(f"the tokenizer has {len(tokenizer)} words but the model's config.vocab_size is "
-                         f"{config.vocab_size}; use the tokenizer the model was trained with")
+    check_model_and_tokenizer(model, tokenizer)
     missing = [t for t in CHAT_TOKENS if t not in tokenizer.token_to_id]
     if missing:
         raise ValueError(f"the tokenizer lacks the chat tokens {missing}; build it with `chat_tokenizer`")

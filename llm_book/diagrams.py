@@ -366,3 +366,155 @@ def kv_cache_diagram(ax=None, T: int = 4, n_layer: int = 2):
     ax.text(gx, 1.2, f"stored (blue): $x_1 … x_{T}$, computed at earlier steps, never again",
             ha="left", va="center", fontsize=8, color="#333333")
     return ax
+
+
+# --- Chapter 12: the modern block's changes, one picture each ---
+
+def rope_rotation_diagram(pairs=((2, 5), (6, 9)), step: float = 0.3, axes=None):
+    """RoPE on one pair of dimensions: the query turned by ``m * step``, the key by ``n * step``.
+
+    One panel per ``(m, n)`` in ``pairs``.  Each shows the unrotated query and key (dashed, grey), the rotated
+    query at position ``m`` and key at position ``n`` (solid), and the angle between the rotated two.  When
+    two pairs have the same ``m - n`` the angle between them, and so their dot product, is the same.
+
+    Args:
+        pairs: ``(m, n)`` positions of the query and the key, one panel each.
+        step: the angle (radians) this pair of dimensions turns per position (``theta ** (-2i/d)``).
+        axes: a sequence of ``len(pairs)`` Axes (a new figure when None).
+
+    Returns:
+        The Figure.
+    """
+    import math
+
+    pairs = [tuple(p) for p in pairs]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"`pairs` (={pairs}) has to be a non-empty sequence of (m, n) positions")
+    if not step > 0:
+        raise ValueError(f"`step` (={step}) has to be a positive angle in radians")
+    if axes is None:
+        fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.7))
+        axes = [axes] if len(pairs) == 1 else list(axes)
+    elif len(axes) != len(pairs):
+        raise ValueError(f"`axes` has {len(axes)} Axes; `pairs` needs {len(pairs)}")
+    blue, orange = OKABE_ITO[0], OKABE_ITO[1]
+    q_angle, k_angle, q_len, k_len = 0.25, -0.15, 1.0, 0.8            # the unrotated query and key
+    for ax, (m, n) in zip(axes, pairs):
+        ax.set_xlim(-1.2, 1.2)
+        ax.set_ylim(-1.2, 1.2)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.plot([-1.1, 1.1], [0, 0], color="#cccccc", linewidth=0.8)
+        ax.plot([0, 0], [-1.1, 1.1], color="#cccccc", linewidth=0.8)
+        for a, r, color in ((q_angle, q_len, blue), (k_angle, k_len, orange)):
+            arrow(ax, (0, 0), (r * math.cos(a), r * math.sin(a)), color=color, linewidth=1.0).set_linestyle("--")
+        qa, ka = q_angle + m * step, k_angle + n * step
+        arrow(ax, (0, 0), (q_len * math.cos(qa), q_len * math.sin(qa)), color=blue, linewidth=2.2)
+        arrow(ax, (0, 0), (k_len * math.cos(ka), k_len * math.sin(ka)), color=orange, linewidth=2.2)
+        ax.text(1.12 * q_len * math.cos(qa), 1.12 * q_len * math.sin(qa), f"q at m={m}", color=blue,
+                ha="center", va="center", fontsize=9)
+        ax.text(1.22 * k_len * math.cos(ka), 1.22 * k_len * math.sin(ka), f"k at n={n}", color=orange,
+                ha="center", va="center", fontsize=9)
+        lo, hi = sorted((qa, ka))
+        ts = [lo + (hi - lo) * i / 30 for i in range(31)]
+        ax.plot([0.35 * math.cos(t) for t in ts], [0.35 * math.sin(t) for t in ts], color="#444444", linewidth=1.2)
+        gap = abs(qa - ka)
+        ax.set_title(f"m={m}, n={n}: angle between = {gap:.2f} rad", fontsize=9.5)
+    fig = axes[0].figure
+    fig.text(0.5, 0.02, "dashed: q and k before rotation; solid: q turned by m·θ, k by n·θ "
+             f"(θ = {step} rad per position)", ha="center", fontsize=8.5, color="#444444")
+    return fig
+
+
+def grouped_query_diagram(ax=None, n_query: int = 8, kv_heads=(8, 2, 1)):
+    """Multi-head, grouped-query and multi-query attention: which query heads share which key/value head.
+
+    One row per entry of ``kv_heads``: ``n_query`` query heads on top, the key/value heads below, a line from
+    each query head to the key/value head it reads.  The right column gives the KV cache per token and layer
+    in head vectors (a key and a value per key/value head).
+
+    Args:
+        ax: the Axes to draw on (a new figure when None).
+        n_query: the number of query heads.
+        kv_heads: key/value head counts, one row each; each has to divide ``n_query``.
+
+    Returns:
+        The Axes.
+    """
+    if n_query < 1:
+        raise ValueError(f"`n_query` (={n_query}) has to be at least 1")
+    kv_heads = tuple(kv_heads)
+    if not kv_heads or any(k < 1 or n_query % k for k in kv_heads):
+        raise ValueError(f"`kv_heads` (={kv_heads}) has to hold counts that divide `n_query` (={n_query})")
+    names = {n_query: "multi-head", 1: "multi-query"}
+    s = 0.7                                                          # one head's box width
+    width = 2.6 + n_query * s + 3.2
+    height = 0.6 + 2.3 * len(kv_heads)
+    ax = canvas(ax, width=width, height=height, figsize=(0.85 * width, 0.85 * height))
+    blue, orange = OKABE_ITO[0], OKABE_ITO[1]
+    x0 = 2.4
+    for row, n_kv in enumerate(kv_heads):
+        y = height - 0.4 - 2.3 * (row + 1) + 0.3
+        name = names.get(n_kv, "grouped-query")
+        ax.text(0.1, y + 1.0, f"{name}\n{n_query} q, {n_kv} kv", ha="left", va="center", fontsize=9,
+                fontweight="bold")
+        group = n_query // n_kv
+        kv_w = s * group                                             # a kv head sits under its group
+        for h in range(n_query):
+            box(ax, x0 + h * s + 0.05, y + 1.45, s - 0.1, 0.5, f"q{h}", color=blue, alpha=0.35, fontsize=7.5)
+        for j in range(n_kv):
+            cx = x0 + j * kv_w + kv_w / 2
+            bw = min(kv_w - 0.1, 1.2)
+            box(ax, cx - bw / 2, y, bw, 0.55, f"k{j},v{j}", color=orange, alpha=0.55, fontsize=7.5)
+            for h in range(j * group, (j + 1) * group):
+                ax.plot([x0 + h * s + s / 2, cx], [y + 1.45, y + 0.55], color="#666666", linewidth=0.9)
+        ax.text(x0 + n_query * s + 0.3, y + 0.95, f"KV cache per token\nand layer: {2 * n_kv} head\n"
+                f"vectors ({n_query // n_kv}× fewer\nthan multi-head)" if n_kv != n_query else
+                f"KV cache per token\nand layer: {2 * n_kv} head\nvectors", ha="left", va="center", fontsize=8)
+    return ax
+
+
+def mlp_dataflow_diagram(ax=None):
+    """GPT-2's MLP (x -> fc -> GELU -> proj) beside SwiGLU (gate and up read x; silu(gate) * up -> down).
+
+    Attribute names are those of ``llm_book.model.MLP`` and ``llm_book.model.SwiGLU``; C = n_embd.
+
+    Returns:
+        The Axes.
+    """
+    ax = canvas(ax, width=10.0, height=6.4, figsize=(8.0, 5.1))
+    blue, orange, green = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2]
+    # GELU MLP, left
+    cx = 2.2
+    ax.text(cx, 6.05, "GPT-2: MLP", ha="center", fontsize=11, fontweight="bold")
+    ax.text(cx, 0.3, "x  (C)", ha="center", va="center", fontsize=10)
+    arrow(ax, (cx, 0.5), (cx, 1.0))
+    box(ax, cx - 1.2, 1.0, 2.4, 0.7, "fc: C → 4C", color=blue, alpha=0.35, fontsize=9)
+    arrow(ax, (cx, 1.7), (cx, 2.4))
+    box(ax, cx - 1.2, 2.4, 2.4, 0.7, "GELU", color=green, alpha=0.35, fontsize=9)
+    arrow(ax, (cx, 3.1), (cx, 4.4))
+    box(ax, cx - 1.2, 4.4, 2.4, 0.7, "proj: 4C → C", color=blue, alpha=0.35, fontsize=9)
+    arrow(ax, (cx, 5.1), (cx, 5.6))
+    ax.text(cx, 5.75, "out  (C)", ha="center", va="center", fontsize=10)
+    # SwiGLU, right
+    gx, ux, mx = 5.6, 8.6, 7.1
+    ax.text(mx, 6.05, "Llama: SwiGLU", ha="center", fontsize=11, fontweight="bold")
+    ax.text(mx, 0.3, "x  (C)", ha="center", va="center", fontsize=10)
+    arrow(ax, (mx - 0.3, 0.5), (gx, 1.0))
+    arrow(ax, (mx + 0.3, 0.5), (ux, 1.0))
+    box(ax, gx - 1.1, 1.0, 2.2, 0.7, "gate: C → H", color=orange, alpha=0.45, fontsize=9)
+    box(ax, ux - 1.1, 1.0, 2.2, 0.7, "up: C → H", color=blue, alpha=0.35, fontsize=9)
+    arrow(ax, (gx, 1.7), (gx, 2.4))
+    box(ax, gx - 1.1, 2.4, 2.2, 0.7, "SiLU: z·σ(z)", color=green, alpha=0.35, fontsize=9)
+    arrow(ax, (gx, 3.1), (mx - 0.25, 3.55))
+    arrow(ax, (ux, 1.7), (mx + 0.25, 3.55))
+    _add_circle(ax, mx, 3.75, r=0.25)
+    ax.texts[-1].set_text("×")
+    arrow(ax, (mx, 4.0), (mx, 4.4))
+    box(ax, mx - 1.2, 4.4, 2.4, 0.7, "down: H → C", color=blue, alpha=0.35, fontsize=9)
+    arrow(ax, (mx, 5.1), (mx, 5.6))
+    ax.text(mx, 5.75, "out  (C)", ha="center", va="center", fontsize=10)
+    ax.text(mx + 0.4, 3.75, "gate · up,\nelement by element", ha="left", va="center", fontsize=8)
+    ax.text(mx, -0.05, "H ≈ (2/3)·4C: three matrices, the same parameters", ha="center", va="center",
+            fontsize=8, color="#444444")
+    return ax

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from llm_book._checks import check_int
+from llm_book._checks import check_int, check_model_and_tokenizer
 from llm_book.finetuning import split_sentences_train_test  # noqa: F401  (here since Chapter 6 imports it from here)
 from llm_book.semantics import parse
 from llm_book.tokenizer import WordTokenizer
@@ -157,16 +157,7 @@ class ChatSession:
     """
 
     def __init__(self, model, tokenizer: WordTokenizer, max_answer_tokens: int = 5) -> None:
-        if not isinstance(tokenizer, WordTokenizer):
-            raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
-        config = getattr(model, "config", None)
-        if not hasattr(config, "vocab_size") or not hasattr(config, "block_size"):
-            raise TypeError(f"`model` has to be a GPT (with a `config` giving vocab_size and block_size), "
-                            f"got {type(model).__name__}")
-        if config.vocab_size != len(tokenizer):
-            raise ValueError(f"the tokenizer has {len(tokenizer)} words but the model's config.vocab_size "
-                             f"is {config.vocab_size}; use the tokenizer the model was trained with "
-                             f"(e.g. `load_qa_gpt()` returns both)")
+        check_model_and_tokenizer(model, tokenizer, "(e.g. `load_qa_gpt()` returns both)")
         self.model = model
         self.tokenizer = tokenizer
         self.max_answer_tokens = check_int("max_answer_tokens", max_answer_tokens,

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import torch
 
-from llm_book._checks import check_int
+from llm_book._checks import check_int, check_model_and_tokenizer
 from llm_book.model import GPT, GPTConfig
 from llm_book.threads import model_threads
 from llm_book.tokenizer import WordTokenizer
@@ -204,17 +204,6 @@ class KeyValueTask:
                 f"held_out={self.held_out})")
 
 
-def _check_model(model, tokenizer) -> None:
-    config = getattr(model, "config", None)
-    if not hasattr(config, "block_size") or not hasattr(config, "vocab_size"):
-        raise TypeError(f"`model` has to be a GPT (with a `config`), got {type(model).__name__}")
-    if not isinstance(tokenizer, WordTokenizer):
-        raise TypeError(f"`tokenizer` has to be a WordTokenizer, got {type(tokenizer).__name__}")
-    if config.vocab_size != len(tokenizer):
-        raise ValueError(f"the tokenizer has {len(tokenizer)} words but the model's config.vocab_size is "
-                         f"{config.vocab_size}; use the tokenizer the model was trained with")
-
-
 def in_context_accuracy(model, tokenizer: WordTokenizer, task: KeyValueTask, n_examples: int,
                         n: int = 1000, seed: int = 0, batch_size: int = 500) -> dict[str, float]:
     """Accuracy of ``model`` on ``task.eval_queries(n_examples, n, seed)``.
@@ -227,7 +216,7 @@ def in_context_accuracy(model, tokenizer: WordTokenizer, task: KeyValueTask, n_e
         ``{"all": ..., "shown": ..., "not_shown": ..., "n_shown": ..., "n_not_shown": ...}``;
         the accuracy of a group with no query is NaN.
     """
-    _check_model(model, tokenizer)
+    check_model_and_tokenizer(model, tokenizer)
     if not isinstance(task, KeyValueTask):
         raise TypeError(f"`task` has to be a KeyValueTask, got {type(task).__name__}")
     n_examples = check_int("n_examples", n_examples, "an integer >= 0 (pairs before the query)", minimum=0)

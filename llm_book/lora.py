@@ -132,7 +132,7 @@ def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
     setattr(root.get_submodule(parent_name) if parent_name else root, child, module)
 
 
-def _matching_linears(model: nn.Module, targets: list[str], skip: type | None = None) -> list[str]:
+def matching_linears(model: nn.Module, targets: list[str], skip: type | None = None) -> list[str]:
     """Names of the ``nn.Linear`` modules matching ``targets``, or a ValueError listing the candidates."""
     inside_skipped = {n for n, m in model.named_modules() if skip is not None and isinstance(m, skip)}
     linears = [n for n, m in model.named_modules()
@@ -166,7 +166,7 @@ def add_lora(model: nn.Module, rank: int, alpha: float, targets: Sequence[str]) 
     if lora_layers(model):
         raise ValueError(f"`model` already has LoRA adapters on {sorted(lora_layers(model))}; "
                          f"call merge_lora(model) before adding new ones")
-    chosen = _matching_linears(model, targets)
+    chosen = matching_linears(model, targets)
     limit = min(min(model.get_submodule(n).in_features, model.get_submodule(n).out_features)
                 for n in chosen)
     rank = check_int("rank", rank, f"an integer in [1, {limit}] (at most min(in_features, "

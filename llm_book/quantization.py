@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llm_book._checks import check_int
-from llm_book.lora import check_targets, matches
+from llm_book.lora import check_targets, matching_linears
 
 BITS = (4, 8)
 
@@ -227,13 +227,7 @@ def quantize_model(model: nn.Module, bits: int, group_size: int | None = None,
         if not chosen:
             raise ValueError("`model` has no nn.Linear layer of its own to quantise")
     else:
-        targets = check_targets(targets)
-        chosen = [n for n in linears if matches(n, targets)]
-        if not chosen:
-            short = sorted({n.rpartition(".")[2] for n in linears})
-            raise ValueError(f"no nn.Linear in the model matches `targets` (={targets!r}); a name "
-                             f"matches if it equals a target or ends with '.' + target; this "
-                             f"model's Linear layers end with {short}")
+        chosen = matching_linears(model, check_targets(targets))
     for name in chosen:
         _check_group_size(group_size, model.get_submodule(name).in_features, where=f"layer {name!r}")
     new = copy.deepcopy(model)

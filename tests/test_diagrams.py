@@ -121,3 +121,58 @@ def test_kv_cache_diagram_shows_stored_and_new_keys_and_values():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="at least 1"):
         kv_cache_diagram(T=0)
+
+
+def test_rope_rotation_diagram_shows_the_same_angle_for_the_same_distance():
+    import pytest
+
+    from llm_book.diagrams import rope_rotation_diagram
+
+    fig = rope_rotation_diagram(pairs=((2, 5), (6, 9)), step=0.3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["m=2, n=5: angle between = 0.50 rad", "m=6, n=9: angle between = 0.50 rad"]
+    assert "q at m=6" in texts(fig.axes[1]) and "k at n=9" in texts(fig.axes[1])
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2)
+    assert rope_rotation_diagram(axes=axes) is fig
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"`step` \(=0\) has to be a positive angle"):
+        rope_rotation_diagram(step=0)
+    with pytest.raises(ValueError, match=r"`pairs` .* non-empty sequence of \(m, n\)"):
+        rope_rotation_diagram(pairs=())
+    fig, axes = plt.subplots(1, 3)
+    with pytest.raises(ValueError, match=r"`axes` has 3 Axes; `pairs` needs 2"):
+        rope_rotation_diagram(axes=axes)
+    plt.close(fig)
+
+
+def test_grouped_query_diagram_links_each_query_head_to_its_kv_head():
+    import pytest
+
+    from llm_book.diagrams import grouped_query_diagram
+
+    ax = grouped_query_diagram(n_query=8, kv_heads=(8, 2, 1))
+    shown = " ".join(texts(ax))
+    for phrase in ("multi-head", "grouped-query", "multi-query", "k1,v1", "16 head", "4 head", "2 head",
+                   "4× fewer", "8× fewer"):
+        assert phrase in shown, phrase
+    assert len(ax.lines) == 3 * 8                                   # one line per query head and row
+    plt.close(ax.figure)
+    with pytest.raises(ValueError,
+                       match=r"`kv_heads` \(=\(3,\)\) has to hold counts that divide `n_query` \(=8\)"):
+        grouped_query_diagram(kv_heads=(3,))
+    with pytest.raises(ValueError, match=r"`n_query` \(=0\)"):
+        grouped_query_diagram(n_query=0)
+
+
+def test_mlp_dataflow_diagram_shows_gelu_mlp_and_swiglu():
+    from llm_book.diagrams import mlp_dataflow_diagram
+
+    ax = mlp_dataflow_diagram()
+    shown = " ".join(texts(ax))
+    for phrase in ("fc: C → 4C", "GELU", "proj: 4C → C", "gate: C → H", "up: C → H", "SiLU", "×", "down: H → C"):
+        assert phrase in shown, phrase
+    plt.close(ax.figure)
+    fig, ax = plt.subplots()
+    assert mlp_dataflow_diagram(ax=ax) is ax
+    plt.close(fig)
