@@ -40,9 +40,10 @@ def extend_gpt(model: GPT, vocab_size: int, block_size: int | None = None,
                init_std: float = 0.02, seed: int = 0) -> GPT:
     """A copy of ``model`` with a larger vocabulary and (optionally) more positions.
 
-    Token ``i < model.config.vocab_size`` keeps its learned embedding (and, since the
-    output layer is tied to it, its output weights); new tokens get N(0, init_std)
-    rows.  Positions beyond the old ``block_size`` get N(0, init_std) rows too.
+    Token ``i < model.config.vocab_size`` keeps its learned embedding and its output
+    weights (tied to the embedding, or a row of an untied output layer); new tokens get
+    N(0, init_std) rows.  Learned positions beyond the old ``block_size`` get N(0, init_std)
+    rows too (rotary positions need none).
     Everything else (attention, MLPs, LayerNorms) is copied unchanged.  The input
     model is not modified.
 
@@ -76,10 +77,17 @@ def extend_gpt(model: GPT, vocab_size: int, block_size: int | None = None,
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     wte = torch.randn(vocab_size, old.n_embd, generator=generator) * init_std
     wte[: old.vocab_size] = state["wte.weight"]
-    wpe = torch.randn(block_size, old.n_embd, generator=generator) * init_std
-    wpe[: old.block_size] = state["wpe.weight"]
-    state["wte.weight"], state["wpe.weight"] = wte, wpe
-    state["lm_head.weight"] = wte  # tied
+    state["wte.weight"] = wte
+    if "wpe.weight" in state:  # learned positions; rotary positions (position="rope") have no table
+        wpe = torch.randn(block_size, old.n_embd, generator=generator) * init_std
+        wpe[: old.block_size] = state["wpe.weight"]
+        state["wpe.weight"] = wpe
+    if old.tie_embeddings:
+        state["lm_head.weight"] = wte
+    else:  # an output layer of its own: new words get new rows there too
+        head = torch.randn(vocab_size, old.n_embd, generator=generator) * init_std
+        head[: old.vocab_size] = state["lm_head.weight"]
+        state["lm_head.weight"] = head
     new.load_state_dict(state)
     return new.to(model_device(model)).eval()
 

@@ -197,7 +197,7 @@ def save_checkpoint(model: GPT, tokenizer: WordTokenizer, path: Path) -> str:
                         f"got {type(tokenizer).__name__}")
     _check_vocabulary(model.config.vocab_size, len(tokenizer), "cannot save this checkpoint")
     state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()
-             if k != "lm_head.weight"}  # tied to wte.weight: stored once; CPU tensors from any device
+             if k != "lm_head.weight" or not model.config.tie_embeddings}  # tied: stored once; CPU tensors
     if isinstance(tokenizer, CharTokenizer):
         data = {"vocab": list(tokenizer.chars), "eos": None, "tokenizer": "char"}
     else:
@@ -241,7 +241,8 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> tuple[GPT
         model = GPT(config)                    # leave the caller's random stream as it was
     try:
         state = dict(data["state_dict"])
-        state["lm_head.weight"] = state["wte.weight"]
+        if config.tie_embeddings:
+            state["lm_head.weight"] = state["wte.weight"]  # the output layer is the token embedding
         model.load_state_dict(state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise ValueError(f"{damaged}: its weights do not fit its config ({type(err).__name__}: "

@@ -44,6 +44,22 @@ def test_extend_gpt_gives_the_same_scores_for_old_tokens(tiny_gpt):
         assert torch.allclose(big(idx).logits[..., :11], tiny_gpt(idx).logits, atol=1e-5)
 
 
+def test_extend_gpt_grows_a_llama_style_model():
+    """Rotary positions have no table to grow; an untied output layer grows its own rows."""
+    torch.manual_seed(0)
+    small = GPT(GPTConfig(vocab_size=11, block_size=12, n_layer=1, n_head=4, n_embd=16, bias=False,
+                          position="rope", norm="rmsnorm", mlp="swiglu", n_kv_head=2,
+                          tie_embeddings=False)).eval()
+    big = extend_gpt(small, vocab_size=15, block_size=20, seed=1)
+    assert big.config.block_size == 20 and not hasattr(big, "wpe")
+    assert big.lm_head.weight is not big.wte.weight
+    assert torch.equal(big.lm_head.weight[:11], small.lm_head.weight)
+    assert big.lm_head.weight[11:].abs().max() < 0.2
+    idx = torch.tensor([[1, 2, 3, 4, 5], [0, 0, 9, 10, 1]])
+    with torch.no_grad():
+        assert torch.allclose(big(idx).logits[..., :11], small(idx).logits, atol=1e-5)
+
+
 def test_extend_gpt_is_seeded(tiny_gpt):
     a, b = extend_gpt(tiny_gpt, 14, seed=3), extend_gpt(tiny_gpt, 14, seed=3)
     c = extend_gpt(tiny_gpt, 14, seed=4)

@@ -71,6 +71,25 @@ def test_save_and_load_round_trip(toy_gpt, tmp_path):
     assert loaded.lm_head.weight is loaded.wte.weight
 
 
+def test_a_llama_style_model_with_its_own_output_layer_round_trips(toy_gpt, tmp_path):
+    """Rotary positions (no wpe), RMSNorm, SwiGLU, grouped-query attention and an untied output
+    layer: the output layer is saved and loaded as its own tensor."""
+    from llm_book.model import GPT, GPTConfig
+
+    _, tok = toy_gpt
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=16, n_layer=1, n_head=4, n_embd=32, bias=False,
+                          position="rope", norm="rmsnorm", mlp="swiglu", n_kv_head=2,
+                          tie_embeddings=False)).eval()
+    path = tmp_path / "llama_style.pt"
+    loaded, _ = load_checkpoint(path, expected_sha256=save_checkpoint(model, tok, path))
+    assert loaded.config == model.config
+    assert loaded.lm_head.weight is not loaded.wte.weight
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+    idx = torch.tensor([tok.encode("The cats that the dog chased sleep on the".split())])
+    assert torch.equal(loaded(idx).logits, model(idx).logits)
+
+
 # ----------------------------------------------------------------------------
 # Quality: what the model has learned
 # ----------------------------------------------------------------------------
