@@ -32,6 +32,7 @@ import torch
 
 from llm_book._checks import check_int
 from llm_book.model import GPT, GPTConfig, model_device
+from llm_book.probability import language_cross_entropy
 
 RESULTS_PATH = Path(__file__).parent / "data" / "architectures_results.json"
 
@@ -92,46 +93,18 @@ def equal_budget_configs(vocab_size: int, block_size: int, n_layer: int = 2, n_h
 class ExactKL:
     """The exact KL divergence per token from ``language`` to a model, with no sampling.
 
-    Every sentence s of the language is encoded once; ``kl(model)`` is
-    ``sum_s P(s) log(P(s) / Q(s))`` divided by the expected number of predicted tokens:
-    ``language_cross_entropy(model, ...) - language.entropy_per_token()``, computed in one
-    forward pass over the stored batch.
+    ``kl(model)`` is ``sum_s P(s) log(P(s) / Q(s))`` over every sentence s, divided by the
+    expected number of predicted tokens: ``llm_book.probability.language_cross_entropy``
+    minus ``language.entropy_per_token()``, with the sentences ``chunk`` at a time.
     """
 
     def __init__(self, language, tokenizer) -> None:
-        from llm_book.training import lm_batch
-
-        sentences = language.sentences()
-        self.idx, self.targets = lm_batch([w for w, _ in sentences], tokenizer)   # (N, T)
-        self.probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
+        self.language, self.tokenizer = language, tokenizer
         self.entropy = language.entropy_per_token()
-        self.vocab_size = len(tokenizer)
 
-    @torch.no_grad()
     def __call__(self, model, chunk: int = 1024) -> float:
         """The exact KL per token, in nats; sentences go through the model ``chunk`` at a time."""
-        from llm_book.threads import model_threads
-
-        was_training = model.training
-        model.eval()
-        device = model_device(model)
-        nll_sum, tokens = 0.0, 0.0
-        with model_threads(model):                      # a tiny model runs fastest on one thread
-            for start in range(0, len(self.idx), chunk):
-                idx, targets = self.idx[start:start + chunk], self.targets[start:start + chunk]   # (n, T)
-                probs = self.probs[start:start + chunk]
-                logits = model(idx.to(device)).logits
-                if logits.shape[-1] != self.vocab_size:
-                    model.train(was_training)
-                    raise ValueError(f"the model has {logits.shape[-1]} outputs; the tokenizer has "
-                                     f"{self.vocab_size} tokens")
-                log_q = torch.log_softmax(logits.double(), dim=-1).cpu()                  # (n, T, vocab)
-                real = targets != -100
-                nll = -log_q.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * real  # (n, T)
-                nll_sum += float((probs * nll.sum(1)).sum())
-                tokens += float((probs * real.sum(1)).sum())
-        model.train(was_training)
-        return nll_sum / tokens - self.entropy
+        return language_cross_entropy(model, self.tokenizer, self.language, chunk) - self.entropy
 
 
 def boundary_windows(language, tokenizer, n_windows: int, length: int, seed: int = 0):

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -169,25 +170,44 @@ def language_fit(model, tokenizer, language, n_sentences: int = 2000, seed: int 
 
 @runs_model_threads
 @torch.no_grad()
-def language_cross_entropy(model, tokenizer, language) -> float:
+def language_cross_entropy(model, tokenizer, language, chunk: int | None = None) -> float:
     """The model's exact cross-entropy on the whole toy language, in nats per predicted token.
 
     Sums over every sentence s of the language: P(s) * (-log Q(s)), divided by the
     expected number of predicted tokens; no sampling noise.  Compare it with
     ``language.entropy_per_token()``, the floor no model can beat.
+
+    Args:
+        chunk: sentences per forward pass (None: all at once); a smaller chunk needs less memory.
     """
     from llm_book.training import lm_batch
 
     _check_vocabulary(tokenizer, _model_vocab_size(model))
     sentences = language.sentences()
-    idx, targets = lm_batch([w for w, _ in sentences], tokenizer)
+    idx, targets = lm_batch([w for w, _ in sentences], tokenizer)            # (N, T)
     probs = torch.tensor([p for _, p in sentences], dtype=torch.float64)
+    chunk = len(sentences) if chunk is None else check_int("chunk", chunk, "a positive integer or None",
+                                                             minimum=1)
     was_training = model.training
     model.eval()
-    logits = model(idx.to(model_device(model))).logits
-    log_q = torch.log_softmax(logits.double(), dim=-1).cpu()                # (N, T, vocab)
-    model.train(was_training)
-    _check_vocabulary(tokenizer, log_q.shape[-1])
-    real = targets != -100
-    nll = -log_q.gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1) * real  # (N, T)
-    return float((probs * nll.sum(1)).sum() / (probs * real.sum(1)).sum())
+    nll_sum, tokens = 0.0, 0.0
+    with torch.no_grad(), _restore_mode(model, was_training):
+        for start in range(0, len(sentences), chunk):
+            logits = model(idx[start:start + chunk].to(model_device(model))).logits
+            _check_vocabulary(tokenizer, logits.shape[-1])
+            log_q = torch.log_softmax(logits.double(), dim=-1).cpu()        # (n, T, vocab)
+            t, p = targets[start:start + chunk], probs[start:start + chunk]
+            real = t != -100
+            nll = -log_q.gather(-1, t.clamp(min=0)[..., None]).squeeze(-1) * real  # (n, T)
+            nll_sum += float((p * nll.sum(1)).sum())
+            tokens += float((p * real.sum(1)).sum())
+    return nll_sum / tokens
+
+
+@contextmanager
+def _restore_mode(model, training: bool) -> Iterator[None]:
+    """Put ``model`` back in training or eval mode on exit, also after an error."""
+    try:
+        yield
+    finally:
+        model.train(training)

@@ -261,3 +261,12 @@ def test_language_fit_of_the_shipped_model(toy_gpt, lang):
     assert 0 <= fit["kl"] < 0.05
     assert fit["cross_entropy"] == pytest.approx(fit["entropy"], rel=0.1)
     assert language_fit(model, tok, lang, n_sentences=300, seed=5) == fit  # seeded: repeatable
+
+
+def test_language_cross_entropy_in_chunks_equals_one_pass(toy_gpt, lang):
+    model, tok = toy_gpt
+    whole = language_cross_entropy(model, tok, lang)
+    assert abs(language_cross_entropy(model, tok, lang, chunk=500) - whole) < 1e-12
+    assert not model.training
+    with pytest.raises(ValueError, match=r"`chunk` \(=0\) has to be a positive integer or None"):
+        language_cross_entropy(model, tok, lang, chunk=0)
