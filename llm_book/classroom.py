@@ -24,6 +24,11 @@ list of cells are refused with an error naming the notebook, the cell and the
 line; nothing is written until every notebook has passed.
 
     python -m llm_book.classroom student-edition OUT_DIR [--book book/]
+
+``nbgrader-course`` writes an nbgrader course, one autograded assignment per chapter with exercises
+(see :mod:`llm_book.nbgrader_course`):
+
+    python -m llm_book.classroom nbgrader-course COURSE_DIR [--book book/] [--force]
 """
 
 from __future__ import annotations
@@ -260,15 +265,25 @@ def main(argv: list[str] | None = None) -> int:
     edition.add_argument("out_dir", type=Path, help="folder to write the student notebooks into")
     edition.add_argument("--book", type=Path, default=Path("book"),
                          help="folder of the chapter notebooks (default: book)")
+    edition.set_defaults(run=_student_edition_command)
+    from llm_book import nbgrader_course, slides, student_site  # here, not at the top: they import this module
+    nbgrader_course.add_command(sub)
+    student_site.add_command(sub)
+    slides.add_command(sub)
     args = parser.parse_args(argv)
     try:
-        written = student_edition(args.book, args.out_dir)
+        return args.run(args)  # every sub-command dispatches to its function
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unreadable book, unwritable folder, disk full: no traceback, the path named
-        print(f"error: {err.strerror or err}: {err.filename or args.out_dir}", file=sys.stderr)
+        where = err.filename or getattr(args, "out_dir", None) or getattr(args, "course_dir", "")
+        print(f"error: {err.strerror or err}: {where}", file=sys.stderr)
         return 2
+
+
+def _student_edition_command(args: argparse.Namespace) -> int:
+    written = student_edition(args.book, args.out_dir)
     print(f"wrote {len(written)} student notebooks with {_count_stubs(written)} exercises to {args.out_dir}")
     return 0
 

@@ -1,7 +1,8 @@
-"""Interactive controls (ipywidgets) wired to the plotting helpers.
+"""Figures for the sampling and chain-rule sections, and Chapter 11's chat box (ipywidgets).
 
-Widgets need a live kernel (Jupyter, Colab).  On the static website a chapter
-shows a drawn figure next to each widget, so nothing is lost without a kernel.
+The book's explorers (next token and sampling, chain rule, attention) are not
+here: they run in the reader's browser, the same on the website, in Jupyter and
+in Colab, see ``llm_book.explorers``.  The chat box needs a live kernel.
 """
 
 from __future__ import annotations
@@ -14,20 +15,6 @@ from llm_book.plotting import plot_chain_rule, plot_filtered_distribution
 from llm_book.threads import runs_model_threads
 
 
-def _show(out, fig=None, text: str = "") -> None:
-    """Replace what an ``Output`` widget shows.
-
-    Sets its outputs directly instead of capturing with ``with out:``, which
-    behaves the same with a live front end and without one (when a notebook is
-    run headless, output capture is the fragile part).
-    """
-    out.outputs = ()
-    if fig is not None:
-        out.append_display_data(fig)
-    if text:
-        out.append_stdout(text)
-
-
 def chain_rule_figure(words: Sequence[str], exact: Sequence[float],
                       model_probs: Sequence[float] | None = None):
     """One chain-rule chart: the exact conditionals and (optionally) a model's, overlaid."""
@@ -36,52 +23,6 @@ def chain_rule_figure(words: Sequence[str], exact: Sequence[float],
                     title="exact (ToyLanguage)" + ("" if model_probs is None else " and the tiny GPT's estimate"))
     fig.tight_layout()
     return fig
-
-
-def chain_rule_explorer(language, model=None, tokenizer=None,
-                        sentences: Sequence[str] = ("The cat sat on the mat <eos>",)):
-    """A dropdown of sentences plus a text box; redraws the chain-rule chart for the choice.
-
-    Args:
-        language: a ``ToyLanguage`` (the exact conditionals).
-        model, tokenizer: optionally a trained model whose estimates are drawn beside them.
-        sentences: the dropdown's choices.
-
-    Returns:
-        an ``ipywidgets.VBox`` to display.
-    """
-    import ipywidgets as w
-
-    from llm_book.model import model_device
-    from llm_book.probability import sequence_log_probs
-
-    dropdown = w.Dropdown(options=list(sentences), description="sentence:",
-                          layout=w.Layout(width="480px"))
-    text = w.Text(value=sentences[0], description="or type:", layout=w.Layout(width="480px"),
-                  continuous_update=False)
-    out = w.Output()
-
-    def redraw(sentence: str) -> None:
-        words = sentence.split()
-        try:
-            exact = language.conditional_probs(words)
-            model_probs = None
-            if model is not None and tokenizer is not None:
-                import torch
-
-                idx = torch.tensor([tokenizer.encode(words)], device=model_device(model))
-                model_probs = sequence_log_probs(model, idx)[0].exp().tolist()
-        except ValueError as err:
-            _show(out, text=f"Cannot score that sentence: {err}\n")
-            return
-        fig = chain_rule_figure(words, exact, model_probs)
-        _show(out, fig)
-        plt.close(fig)
-
-    dropdown.observe(lambda change: setattr(text, "value", change["new"]), names="value")
-    text.observe(lambda change: redraw(change["new"]), names="value")
-    redraw(text.value)
-    return w.VBox([dropdown, text, out])
 
 
 @runs_model_threads
@@ -156,62 +97,6 @@ def sampled_continuations(model, tokenizer, prefix: Sequence[str], n: int = 5, t
             words = words[: words.index(tokenizer.eos, len(prefix)) + 1]
         lines.append(" ".join(words))
     return lines
-
-
-def sampling_explorer(model, tokenizer, prefix: Sequence[str] = ("The", "cats", "that"),
-                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                      n_samples: int = 5, seed: int = 0):
-    """Sliders for temperature, top-k and top-p over the model's next-token distribution.
-
-    Every change redraws the bars (``sampling_figure``) and prints ``n_samples``
-    seeded continuations drawn with the current settings.  ``top_k = 0`` and
-    ``top_p = 1`` switch those filters off.
-
-    Returns:
-        an ``ipywidgets.VBox`` to display; its ``redraw()`` attribute redraws on demand.
-    """
-    import ipywidgets as w
-
-    _check_sampling_settings(temperature, top_k, top_p)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"`n_samples` (={n_samples!r}) has to be a positive integer")
-    tokenizer.encode(list(prefix))  # an unknown word fails here, with the vocabulary in the message
-    style = {"description_width": "90px"}
-    layout = w.Layout(width="460px")
-    text = w.Text(value=" ".join(prefix), description="prefix:", continuous_update=False,
-                  style=style, layout=layout)
-    t_slider = w.FloatLogSlider(value=temperature, base=10, min=-1, max=1, step=0.05,
-                                description="temperature", continuous_update=False, style=style,
-                                layout=layout, readout_format=".2f")
-    k_slider = w.IntSlider(value=top_k, min=0, max=len(tokenizer), description="top-k (0: off)",
-                           continuous_update=False, style=style, layout=layout)
-    p_slider = w.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.05, description="top-p (1: off)",
-                             continuous_update=False, style=style, layout=layout)
-    out = w.Output()
-
-    def redraw(_change=None) -> None:
-        words = text.value.split()
-        try:
-            tokenizer.encode(words)
-            if not words or len(words) >= model.config.block_size:
-                raise ValueError(f"the prefix needs 1 to {model.config.block_size - 1} words")
-        except ValueError as err:
-            _show(out, text=f"Cannot use that prefix: {err}\n")
-            return
-        fig, ax = plt.subplots(figsize=(8, 3.4))
-        sampling_figure(model, tokenizer, words, t_slider.value, k_slider.value, p_slider.value, ax=ax)
-        fig.tight_layout()
-        samples = sampled_continuations(model, tokenizer, words, n_samples, t_slider.value,
-                                        k_slider.value, p_slider.value, seed)
-        _show(out, fig, "".join(line + "\n" for line in samples))
-        plt.close(fig)
-
-    for control in (text, t_slider, k_slider, p_slider):
-        control.observe(redraw, names="value")
-    redraw()
-    box = w.VBox([text, t_slider, k_slider, p_slider, out])
-    box.redraw = redraw
-    return box
 
 
 def chat_box(session, placeholder: str = "The cat sat on the mat.  /  Where did the cat sit?"):

@@ -1,5 +1,10 @@
 """Copy the scripts the website needs from node_modules into _site_assets/offline/ (served as _static/offline/).
 
+It also writes the explorers' files into _site_assets/llm-book/ (served as _static/llm-book/):
+engine.js, explorers.js and explorers.css from llm_book/web/, and the model file toy-gpt.json
+(with toy-gpt.js, the same for pages opened from disk) generated from the shipped checkpoint
+by llm_book.web.write_web_assets.
+
 The built site then serves MathJax, require.js, d3, jQuery (for bertviz views)
 and the Jupyter widget manager itself, so it works behind firewalls that block
 public CDNs.  Run by scripts/setup.sh after `npm install` (versions pinned in
@@ -15,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NODE = ROOT / "node_modules"
 VENDOR = ROOT / "_site_assets" / "offline"
+EXPLORERS = ROOT / "_site_assets" / "llm-book"
 
 FILES = {
     "requirejs/require.js": "require.js",
@@ -70,6 +76,20 @@ def main() -> int:
         path.write_text(patch(path.read_text(encoding="utf-8")), encoding="utf-8")
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file())
     print(f"copied site assets into {VENDOR.relative_to(ROOT)} ({size / 1e6:.1f} MB)")
+    return write_explorer_assets()
+
+
+def write_explorer_assets() -> int:
+    """The explorers' engine, UI and model file (generated from the shipped checkpoint)."""
+    sys.path.insert(0, str(ROOT))  # the llm_book of this checkout, installed or not
+    from llm_book.web import write_web_assets
+
+    if EXPLORERS.exists():
+        shutil.rmtree(EXPLORERS)
+    written = write_web_assets(EXPLORERS)
+    size = sum(path.stat().st_size for path in written)
+    print(f"wrote the explorers' files into {EXPLORERS.relative_to(ROOT)}: "
+          f"{', '.join(path.name for path in written)} ({size / 1e6:.1f} MB)")
     return 0
 
 

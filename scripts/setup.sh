@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Python: the CPU wheel of torch first, so that nothing below pulls a multi-GB CUDA build.
 "$PYTHON" -m pip install --quiet "torch==2.13.0"
-"$PYTHON" -m pip install --quiet -r requirements.txt -e .
+"$PYTHON" -m pip install --quiet -r requirements.txt -e ".[classroom]"
 
 # The scripts the website serves itself (MathJax, require.js, d3, jQuery, the widget manager),
 # from the npm registry at the versions in package.json / package-lock.json.

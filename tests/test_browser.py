@@ -163,3 +163,284 @@ def _check_page(browser, base: str, rel: str, checked: dict) -> list[str]:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     context.close()
     return problems
+
+
+# ----------------------------------------------------------------------------
+# The explorers (llm_book/explorers.py, llm_book/web/): on the built site and in nbconvert HTML, the numbers
+# they show are the ones llm_book computes in Python.  They are driven through the data-role attributes
+# listed at the top of llm_book/web/explorers.js.
+# ----------------------------------------------------------------------------
+def _open(browser, url: str, problems: list[str], viewport=(1280, 900), javascript: bool = True,
+          allow_blocked: bool = False):
+    """A page at ``url`` with every non-local request blocked; console and page errors go to ``problems``."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  java_script_enabled=javascript)
+
+    def route(r):
+        if r.request.url.startswith(("data:", "blob:")) or urlparse(r.request.url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            if not allow_blocked:
+                problems.append(f"request leaving the machine (blocked): {r.request.url}")
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+
+    def console(m):
+        if m.type == "error" and not (allow_blocked and m.text.startswith("Failed to load resource")):
+            problems.append(f"console error: {m.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
+    page.goto(url, wait_until="load")
+    return context, page
+
+
+def _mounted(page, kind: str):
+    explorer = page.locator(f"div.llm-book-explorer[data-explorer='{kind}']").first
+    explorer.locator("xpath=self::*[@data-mounted='ready']").wait_for(timeout=30000)
+    return explorer
+
+
+def _bars(explorer) -> dict[str, dict[str, float]]:
+    """{word: {"sampled": p, "model": p, "true": p}} as the sampling explorer shows them."""
+    rows = explorer.evaluate("""e => [...e.querySelectorAll('[data-role=row]')].map(r => [r.dataset.word,
+        Object.fromEntries([...r.querySelectorAll('[data-value]')].map(b => [b.dataset.role, b.dataset.value]))])""")
+    return {word: {role.removeprefix("bar-"): float(v) for role, v in values.items()} for word, values in rows}
+
+
+def _python_next_token(prefix: list[str], temperature: float, top_k: int, top_p: float):
+    import torch
+
+    from llm_book.language import ToyLanguage
+    from llm_book.pretrained import load_toy_gpt
+    from llm_book.sampling import filter_logits
+
+    model, tokenizer = load_toy_gpt()
+    with torch.no_grad():
+        logits = model(torch.tensor([tokenizer.encode(prefix)])).logits[0, -1]
+    before = torch.softmax(logits, -1).tolist()
+    after = torch.softmax(filter_logits(logits, temperature, top_k or None, None if top_p >= 1 else top_p), -1).tolist()
+    exact = ToyLanguage().next_token_probs(prefix)
+    return ({w: p for w, p in zip(tokenizer.vocab, before)}, {w: p for w, p in zip(tokenizer.vocab, after)}, exact)
+
+
+def _check_sampling_matches_python(explorer, prefix: list[str]) -> dict:
+    setting = {name: float(explorer.locator(f"[data-role={name}-value]").get_attribute("data-value"))
+               for name in ("temperature", "top-k", "top-p")}
+    before, after, exact = _python_next_token(prefix, setting["temperature"], int(setting["top-k"]), setting["top-p"])
+    shown = _bars(explorer)
+    assert shown, "no bars shown"
+    for word, values in shown.items():
+        assert abs(values["sampled"] - after[word]) < 1e-4, (word, values, after[word], setting)
+        assert abs(values["model"] - before[word]) < 1e-4, (word, values, before[word])
+        assert values["true"] == exact.get(word, 0.0), (word, values, exact)   # exact: digit for digit
+    assert {w for w, p in exact.items() if p >= 0.005} <= set(shown)            # every likely true word drawn
+    return shown
+
+
+def _samples(explorer) -> list[str]:
+    return explorer.locator("[data-role=sample-text]").evaluate_all(
+        "els => els.map(e => JSON.parse(e.dataset.words).join(' '))")
+
+
+def test_sampling_explorer_computes_what_python_computes(site, browser):
+    import torch
+
+    from llm_book.pretrained import load_toy_gpt
+    from llm_book.sampling import greedy
+
+    _, base = site
+    problems: list[str] = []
+    context, page = _open(browser, f"{base}/book/05c_generation.html", problems)
+    page.wait_for_function("() => window.llmBook && window.llmBook.ready && window.llmBook.loaded", timeout=30000)
+    explorer = _mounted(page, "sampling")
+    assert not explorer.locator(".llm-book-fallback img").is_visible()       # the live view replaced it
+    first = _check_sampling_matches_python(explorer, ["The"])
+
+    explorer.locator("[data-role=prefix]").fill("The cats that")
+    after_prefix = _check_sampling_matches_python(explorer, ["The", "cats", "that"])
+    assert after_prefix != first
+    steps = {"temperature": ("ArrowRight", 4), "top-k": ("ArrowRight", 3), "top-p": ("ArrowLeft", 10)}
+    previous = after_prefix
+    for role, (key, n) in steps.items():                                      # keyboard: sliders are usable
+        slider = explorer.locator(f"[data-role={role}]")
+        slider.focus()
+        for _ in range(n):
+            slider.press(key)
+        shown = _check_sampling_matches_python(explorer, ["The", "cats", "that"])
+        assert shown != previous, f"moving {role} changed nothing"
+        previous = shown
+    assert [explorer.locator(f"[data-role={r}-value]").get_attribute("data-value") for r in steps] == \
+        ["1.58", "3", "0.5"]
+    assert sum(v["sampled"] > 0 for v in previous.values()) <= 2               # top-k 3, then top-p 0.5 cuts
+
+    # samples: seeded, start with the prefix, change with the seed
+    samples = _samples(explorer)
+    assert len(samples) == 5 and all(s.startswith("The cats that ") for s in samples)
+    explorer.locator("[data-role=sample]").click()
+    assert explorer.locator("[data-role=seed]").input_value() == "1"
+    assert _samples(explorer) != samples
+    explorer.locator("[data-role=seed]").fill("0")
+    assert _samples(explorer) == samples                                      # same seed, same samples
+    # top-k 1 is greedy: every sample is the sentence llm_book.sampling.greedy writes
+    top_k = explorer.locator("[data-role=top-k]")
+    top_k.focus()
+    for _ in range(2):
+        top_k.press("ArrowLeft")
+    model, tokenizer = load_toy_gpt()
+    out = greedy(model, torch.tensor([tokenizer.encode(["The", "cats", "that"])]), 13, eos_id=tokenizer.eos_id)[0]
+    words = tokenizer.decode(out)
+    assert _samples(explorer) == [" ".join(words[: words.index("<eos>") + 1])] * 5
+
+    # a word the model does not know: a clear message, no stale bars
+    explorer.locator("[data-role=prefix]").fill("The zebra")
+    message = explorer.locator("[data-role=message]")
+    assert message.is_visible() and "unknown word 'zebra'" in message.inner_text()
+    assert explorer.locator("[data-role=row]").count() == 0
+    # a prefix with no true distribution (ended): the model's bars and a note
+    explorer.locator("[data-role=prefix]").fill("The cat sat <eos>")
+    assert not message.is_visible() and explorer.locator("[data-role=row]").count() > 0
+    assert "already ends with the end token" in explorer.locator("[data-role=true-note]").inner_text()
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, browser):
+    import torch
+
+    from llm_book.pretrained import load_toy_gpt
+    from llm_book.probability import sequence_log_probs
+
+    _, base = site
+    problems: list[str] = []
+    context, page = _open(browser, f"{base}/book/04_mathematics.html", problems)
+    model, tokenizer = load_toy_gpt()
+
+    chain = _mounted(page, "chain-rule")
+    assert chain.locator("[data-role=sentence]").input_value() == "The cat sat on the"
+    assert chain.locator("[data-role=product-exact]").inner_text() == "0.0384"
+    assert abs(float(chain.locator("[data-role=product-exact]").get_attribute("data-value")) - 0.0384) < 1e-12
+    words = "The cat sat on the".split()
+    expected = sequence_log_probs(model, torch.tensor([tokenizer.encode(words)]))[0].exp().tolist()
+    shown = [float(v) for v in chain.locator("[data-role=factor] [data-role=model]").evaluate_all(
+        "els => els.map(e => e.dataset.value)")]
+    assert len(shown) == 4 and max(abs(a - b) for a, b in zip(shown, expected)) < 1e-4
+    assert chain.locator("[data-role=factor] [data-role=exact]").evaluate_all(
+        "els => els.map(e => Number(e.dataset.value))") == [0.2, 0.4, 0.6, 0.8]
+    perplexity = float(chain.locator("[data-role=perplexity-exact]").get_attribute("data-value"))
+    assert abs(perplexity - 0.0384 ** -0.25) < 1e-9
+
+    sentence, message = chain.locator("[data-role=sentence]"), chain.locator("[data-role=message]")
+    assert not message.is_visible()
+    sentence.fill("The zebra sat")                                            # unknown word
+    assert message.is_visible() and "zebra" in message.inner_text() and "unknown word" in message.inner_text()
+    assert chain.locator("[data-role=factor]").count() == 0
+    sentence.fill("The cat mat on the")                                       # impossible continuation
+    text = message.inner_text()
+    assert "\u201cmat\u201d cannot follow \u201cThe cat\u201d" in text and "possible next words: eats, runs, sat" in text
+    assert chain.locator("[data-role=factor]").count() == 4                   # the model's factors still shown
+    assert chain.locator("[data-role=product-exact]").get_attribute("data-value") == "0"
+    chain.locator("[data-role=examples]").select_option("The cats that the dog chased sleep <eos>")
+    assert sentence.input_value() == "The cats that the dog chased sleep <eos>" and not message.is_visible()
+
+    attention = _mounted(page, "attention")
+    attention.locator("[data-role=sentence]").fill("The cat sat on the mat <eos>")
+    words = "The cat sat on the mat <eos>".split()
+    with torch.no_grad():
+        weights = model(torch.tensor([tokenizer.encode(words)]), output_attentions=True).attentions
+    for layer, head in [(0, 0), (1, 2), (1, 3)]:
+        attention.locator("[data-role=layer]").select_option(str(layer))
+        attention.locator("[data-role=head]").select_option(str(head))
+        cells = attention.locator("[data-role=cell]").evaluate_all(
+            "els => els.map(e => [+e.dataset.query, +e.dataset.key, +e.dataset.value])")
+        assert len(cells) == len(words) ** 2
+        expected = weights[layer][0, head]
+        assert max(abs(v - expected[q, k].item()) for q, k, v in cells) < 1e-4
+        labels = attention.locator("[data-role=key-label]").all_inner_texts()
+        assert labels == words
+    row = attention.locator("[data-role=query-label][data-index='2']")
+    row.hover()
+    assert "lbx-active" in attention.locator("tr[data-query='2']").get_attribute("class")
+    assert "\u201csat\u201d" in attention.locator("[data-role=readout]").inner_text()
+    attention.locator("[data-role=word][data-index='4']").focus()             # keyboard / tap: the same
+    assert attention.locator("[data-role=word][data-index='1']").get_attribute("data-value") != ""
+    attention.locator("[data-role=sentence]").fill("The cat flies")
+    assert "unknown word 'flies'" in attention.locator("[data-role=message]").inner_text()
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
+    _, base = site
+    problems: list[str] = []
+    for chapter, kinds in [("05c_generation", ["sampling"]), ("04_mathematics", ["chain-rule", "attention"])]:
+        context, page = _open(browser, f"{base}/book/{chapter}.html", problems, viewport=(375, 740))
+        for kind in kinds:
+            explorer = _mounted(page, kind)
+            explorer.scroll_into_view_if_needed()
+            for control in explorer.locator("input, select, button").all()[:6]:
+                box = control.bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, (kind, box)
+        attention = page.locator("div.llm-book-explorer[data-explorer='attention']")
+        if attention.count():
+            attention.locator("[data-role=sentence]").fill("The cats that the dog chased sleep on the mat <eos>")
+            attention.locator("[data-role=word][data-index='5']").click()            # a tap pins the word
+            assert "chased" in attention.locator("[data-role=readout]").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, chapter
+        context.close()
+
+        # without JavaScript: the static figures, loaded; in print: the figures, not the live view
+        context, page = _open(browser, f"{base}/book/{chapter}.html", problems, javascript=False)
+        for kind in kinds:
+            img = page.locator(f"div.llm-book-explorer[data-explorer='{kind}'] .llm-book-fallback img")
+            assert img.is_visible(), kind
+            assert img.evaluate("i => i.complete && i.naturalWidth > 0"), kind
+        context.close()
+        context, page = _open(browser, f"{base}/book/{chapter}.html", problems)
+        for kind in kinds:
+            _mounted(page, kind)
+        page.emulate_media(media="print")
+        for kind in kinds:
+            explorer = page.locator(f"div.llm-book-explorer[data-explorer='{kind}']")
+            assert explorer.locator(".llm-book-fallback img").is_visible()
+            assert not explorer.locator("[data-role=live]").is_visible()
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_explorers_work_in_nbconvert_html_of_the_stored_notebooks(tmp_path, browser):
+    """The Jupyter path: the stored outputs alone (inline engine, explorers and model) make them live."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    for name in ("04_mathematics", "05c_generation"):
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4))
+        (tmp_path / f"{name}.html").write_text(body, encoding="utf-8")
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    problems: list[str] = []
+    try:
+        # nbconvert's page loads MathJax and require.js from CDNs: blocked here, and the bertviz views that
+        # need them fail; only errors that come from the explorers count
+        context, page = _open(browser, f"{base}/05c_generation.html", problems, allow_blocked=True)
+        sampling = _mounted(page, "sampling")
+        _check_sampling_matches_python(sampling, ["The"])
+        sampling.locator("[data-role=prefix]").fill("The cat sat on the")
+        _check_sampling_matches_python(sampling, "The cat sat on the".split())
+        context.close()
+        context, page = _open(browser, f"{base}/04_mathematics.html", problems, allow_blocked=True)
+        chain = _mounted(page, "chain-rule")
+        assert chain.locator("[data-role=product-exact]").inner_text() == "0.0384"
+        attention = _mounted(page, "attention")
+        attention.locator("[data-role=layer]").select_option("0")
+        assert attention.locator("[data-role=cell]").count() == 11 ** 2
+        assert page.evaluate("() => window.llmBook.loaded")
+        context.close()
+    finally:
+        server.shutdown()
+    ours = [p for p in problems if "llmBook" in p or "explorer" in p.lower() or "lbx" in p]
+    assert not ours, "\n".join(problems)

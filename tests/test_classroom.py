@@ -107,6 +107,13 @@ def test_full_notebooks_store_passing_checkers():
                 assert "✅ Right!" in text and "❌" not in text, f"{path.name}: {text!r}"
 
 
+def test_cli_lists_its_commands():
+    result = subprocess.run([sys.executable, "-m", "llm_book.classroom", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    assert "student-edition" in result.stdout and "nbgrader-course" in result.stdout
+
+
 def test_cli_errors(tmp_path):
     result = subprocess.run([sys.executable, "-m", "llm_book.classroom", "student-edition",
                              str(tmp_path / "out"), "--book", str(tmp_path)],

@@ -1,7 +1,7 @@
-"""The sampling explorer and the plots it draws, tested without a front end.
+"""The sampling and chain-rule figures, the plots they draw, and Chapter 11's chat box, without a front end.
 
-The widgets write into their ``ipywidgets.Output`` directly (``outputs``), so
-what a redraw shows - the samples, the figure - can be read back from it.
+(The explorers that replaced the ipywidgets ones run in the browser: tests/test_explorers.py and
+tests/test_browser.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from llm_book.plotting import plot_distributions, plot_filtered_distribution, plot_sample_frequencies
-from llm_book.widgets import sampled_continuations, sampling_explorer, sampling_figure
+from llm_book.widgets import sampled_continuations, sampling_figure
 
 
 @pytest.fixture(autouse=True)
@@ -146,66 +146,6 @@ def test_sampled_continuations_with_top_k_one_is_greedy(toy_gpt):
 
 
 # ----------------------------------------------------------------------------
-# sampling_explorer
-# ----------------------------------------------------------------------------
-def shown_text(out) -> str:
-    """The text an Output widget shows (its stream outputs)."""
-    return "".join(o.get("text", "") for o in out.outputs if o.get("output_type") == "stream")
-
-
-def shown_images(out) -> int:
-    """Figures the Output widget shows (outside a kernel a figure's display data is its text repr)."""
-    return sum(o.get("output_type") == "display_data" and "Figure" in o["data"].get("text/plain", "")
-               for o in out.outputs)
-
-
-def test_explorer_builds_controls_and_redraws(toy_gpt):
-    import ipywidgets as w
-
-    model, tokenizer = toy_gpt
-    box = sampling_explorer(model, tokenizer, prefix=["The"], n_samples=3)
-    text, temperature, top_k, top_p, out = box.children
-    assert isinstance(box, w.VBox) and isinstance(out, w.Output)
-    assert (text.value, temperature.value, top_k.value, top_p.value) == ("The", 1.0, 0, 1.0)
-    assert top_k.max == len(tokenizer)
-    first = [line for line in shown_text(out).splitlines() if line.startswith("The")]
-    assert len(first) == 3 and shown_images(out) == 1         # drawn once on creation
-
-    top_k.value = 1                                           # the observer redraws
-    lines = [line for line in shown_text(out).splitlines() if line.startswith("The")]
-    assert len(lines) == 3 and len(set(lines)) == 1           # top-1: every sample is the greedy one
-
-    text.value = "The cats that"
-    lines = [line for line in shown_text(out).splitlines() if line.startswith("The")]
-    assert len(lines) == 3 and all(line.startswith("The cats that ") for line in lines)
-
-
-def test_explorer_reports_a_bad_prefix_instead_of_failing(toy_gpt):
-    model, tokenizer = toy_gpt
-    box = sampling_explorer(model, tokenizer, prefix=["The"], n_samples=1)
-    out = box.children[-1]
-    box.children[0].value = "The zebra"
-    assert "Cannot use that prefix: unknown word 'zebra'" in shown_text(out)
-    assert shown_images(out) == 0                             # the old chart is gone
-    box.children[0].value = " ".join(["The"] * 16)
-    assert "the prefix needs 1 to 15 words" in shown_text(out)
-    box.redraw()                                              # still works on demand
-    assert "Cannot use that prefix" in shown_text(out)
-
-
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"n_samples": 0}, r"`n_samples` \(=0\) has to be a positive integer"),
-    ({"temperature": -1.0}, r"`temperature` \(=-1\.0\) has to be a strictly positive"),
-    ({"top_p": 1.5}, r"`p` \(=1\.5\) has to be a float in \(0, 1\]"),
-    ({"prefix": ["The", "zebra"]}, "unknown word 'zebra'"),
-])
-def test_explorer_checks_its_arguments(toy_gpt, kwargs, pattern):
-    model, tokenizer = toy_gpt
-    with pytest.raises(ValueError, match=pattern):
-        sampling_explorer(model, tokenizer, **kwargs)
-
-
-# ----------------------------------------------------------------------------
 # Chapter 6: the chat box
 # ----------------------------------------------------------------------------
 def test_chat_box_sends_messages_and_shows_the_conversation():
@@ -226,19 +166,3 @@ def test_chat_box_sends_messages_and_shows_the_conversation():
     assert "<b>model:</b> on the mat" in log.value and "Where did the cat sit?" in log.value
     text.value = "   "
     assert len(session.transcript) == 2              # blank messages are not sent
-
-
-def test_chain_rule_explorer_redraws_and_reports_bad_sentences(toy_gpt):
-    from llm_book.language import ToyLanguage
-    from llm_book.widgets import chain_rule_explorer
-
-    model, tokenizer = toy_gpt
-    box = chain_rule_explorer(ToyLanguage(), model, tokenizer,
-                              sentences=["The cat sat on the mat <eos>", "The dogs sat <eos>"])
-    dropdown, text, out = box.children
-    assert shown_images(out) == 1 and shown_text(out) == ""
-    dropdown.value = "The dogs sat <eos>"                      # the dropdown fills the text box
-    assert text.value == "The dogs sat <eos>" and shown_images(out) == 1
-    text.value = "The zebra sat"
-    assert "Cannot score that sentence" in shown_text(out) and "zebra" in shown_text(out)
-    assert shown_images(out) == 0

@@ -16,6 +16,24 @@ decorator does the rest, once for every checker:
 * the verdict reaches the reader in one place, :func:`_report`, which prints
   exactly one line and returns the :class:`Verdict`.
 
+Every checker also takes two keyword-only arguments, for graders (nbgrader's
+autograded cells):
+
+* ``strict=True``: a wrong answer raises ``AssertionError`` whose message is
+  the hint line (nothing is printed); a right answer prints its line and
+  returns the Verdict as usual;
+* ``hidden=True``: the checker uses inputs the reader never saw: every random
+  input is drawn from another seed (bodies seed their generators only through
+  :func:`_generator`, :func:`_rng` or :func:`_seed`; the global generators the
+  reader's code runs with are seeded with ``_seed(SEED)``), and a checker whose
+  cases are fixed adds cases of its own (through :func:`_hidden_cases`).  An
+  answer hard-coded to the public cases then fails.
+
+There is deliberately no global switch (environment variable or context
+manager) for these: the graded cells pass them explicitly, where a teacher
+reads them, and nothing left over in a reader's session can turn the book's
+friendly one-line verdicts into exceptions.
+
 :func:`_call` stops a reader's function that runs longer than
 ``TIME_LIMIT_S`` seconds (see :func:`set_time_limit`): with ``SIGALRM`` in
 the main thread where the platform has it, otherwise by raising an exception
@@ -24,8 +42,10 @@ in the calling thread from a watchdog thread.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import functools
+import inspect
 import math
 import numbers
 import random
@@ -50,6 +70,14 @@ SEED = 0
 """The seed of torch's, numpy's and Python's global generators while a checker runs."""
 
 _MAX_HINT = 300  # characters of a reader's error message quoted in a hint
+
+HIDDEN_SEED_OFFSET = 100_003
+"""Added to every seed a checker draws its random inputs from when it runs with ``hidden=True``.
+
+Hidden inputs guard against answers hard-coded to the cases a reader saw; the package is
+open, so they are no secret from a reader who studies the checkers' source."""
+
+_HIDDEN = contextvars.ContextVar("llm_book_exercises_hidden", default=False)
 
 
 class Verdict:
@@ -108,26 +136,75 @@ def _report(verdict: Verdict) -> Verdict:
     return verdict
 
 
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` (={value!r}) has to be True or False.")
+    return value
+
+
 def checker(body: Callable[..., Verdict]) -> Callable[..., Verdict]:
     """Make ``body(answer)`` a checker: global state kept, any exception a hint, one printed line.
 
     The verdict path is here and only here: the body returns a :class:`Verdict`, ``run`` reports it.
+    The checker gains two keyword-only arguments: ``strict`` (a wrong answer raises
+    ``AssertionError`` carrying the hint line) and ``hidden`` (inputs the reader never saw; see
+    :func:`_seed` and :func:`_hidden_cases`).
     """
 
     @functools.wraps(body)
-    def run(*args, **kwargs) -> Verdict:
-        with _global_state_kept():
-            try:
-                verdict = body(*args, **kwargs)
-                if not isinstance(verdict, Verdict):
-                    raise TypeError(f"the checker returned {type(verdict).__name__}, not a Verdict")
-            except Exception as err:  # a shape or type no check foresaw: a hint, never a traceback
-                verdict = _verdict(False, f"could not check the answer ({type(err).__name__}: "
-                                          f"{_one_line(err, 120)}); check the type and shape of what "
-                                          f"your function returns.")
+    def run(*args, strict: bool = False, hidden: bool = False, **kwargs) -> Verdict:
+        strict, hidden = _check_flag("strict", strict), _check_flag("hidden", hidden)
+        token = _HIDDEN.set(hidden)
+        try:
+            with _global_state_kept(_seed(SEED)):
+                try:
+                    verdict = body(*args, **kwargs)
+                    if not isinstance(verdict, Verdict):
+                        raise TypeError(f"the checker returned {type(verdict).__name__}, not a Verdict")
+                except Exception as err:  # a shape or type no check foresaw: a hint, never a traceback
+                    verdict = _verdict(False, f"could not check the answer ({type(err).__name__}: "
+                                              f"{_one_line(err, 120)}); check the type and shape of what "
+                                              f"your function returns.")
+        finally:
+            _HIDDEN.reset(token)
+        if strict and not verdict:
+            raise AssertionError(verdict.message)
         return _report(verdict)
 
+    signature = inspect.signature(body)
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool)
+             for name in ("strict", "hidden")]
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *flags])
     return run
+
+
+# ---------------------------------------------------------------------------
+# Hidden inputs: the one place where a checker's seeds and extra cases are chosen
+# ---------------------------------------------------------------------------
+def _hidden() -> bool:
+    """Whether the running checker was called with ``hidden=True``."""
+    return _HIDDEN.get()
+
+
+def _seed(seed: int) -> int:
+    """The seed a checker uses where its source says ``seed``: ``seed`` itself for readers, another one
+    (``seed + HIDDEN_SEED_OFFSET``) when the checker runs with ``hidden=True``."""
+    return seed + HIDDEN_SEED_OFFSET if _hidden() else seed
+
+
+def _generator(seed: int) -> torch.Generator:
+    """``torch.Generator().manual_seed(seed)``, seeded through :func:`_seed` (another seed when hidden)."""
+    return torch.Generator().manual_seed(_seed(seed))
+
+
+def _rng(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, seeded through :func:`_seed` (another seed when hidden)."""
+    return np.random.default_rng(_seed(seed))
+
+
+def _hidden_cases(public: list, hidden: list) -> list:
+    """A checker's fixed cases: ``public`` for readers; ``public + hidden`` when run with ``hidden=True``."""
+    return list(public) + list(hidden) if _hidden() else list(public)
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _float, _items, _number, _same,
                                           _tensor, _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 @checker
@@ -22,6 +23,7 @@ def check_1_1(training_days: Callable) -> Verdict:
     cases = [(175e9, 300e9, 1024, 312e12, 0.4),      # GPT-3 on 1,024 A100s (312 TFLOP/s peak, 16-bit)
              (70e9, 1.4e12, 2048, 312e12, 0.5),      # Chinchilla's budget
              (124e6, 10e9, 8, 989e12, 0.3)]          # a GPT-2 small on 8 H100s
+    cases = _hidden_cases(cases, [(1.3e9, 26e9, 64, 125e12, 0.45)])
     for n, d, g, f, u in cases:
         expected = 6 * n * d / (g * f * u) / 86400
         where = f"for N = {n:.3g}, D = {d:.3g} on {g} GPUs of {f:.3g} FLOP/s at {u:.0%} utilisation"
@@ -74,7 +76,8 @@ def _count(x: float) -> str:
 def check_1_2(count_parameters: Callable) -> Verdict:
     """Exercise 1.2: ``count_parameters(vocab_size, block_size, n_layer, n_embd)`` of ``llm_book``'s GPT."""
     cases = [(v, t, n_layer, c, _gpt_count(v, t, n_layer, c))
-             for v, t, n_layer, c in [(35, 16, 2, 64), (50257, 1024, 12, 768), (1000, 64, 3, 48)]]
+             for v, t, n_layer, c in _hidden_cases([(35, 16, 2, 64), (50257, 1024, 12, 768), (1000, 64, 3, 48)],
+                                                   [(777, 128, 5, 96)])]
     for v, t, n_layer, c, expected in cases:
         args = f"(vocab_size={v}, block_size={t}, n_layer={n_layer}, n_embd={c})"
         got, hint = _call(count_parameters, v, t, n_layer, c)
@@ -107,7 +110,7 @@ def check_1_2(count_parameters: Callable) -> Verdict:
 @checker
 def check_1_3(compute_optimal: Callable) -> Verdict:
     """Exercise 1.3: ``compute_optimal(flops)`` -> ``(parameters, tokens)`` with D = 20 N and C = 6 N D."""
-    for c in (5.88e23, 1e21, 3.8e25):
+    for c in _hidden_cases([5.88e23, 1e21, 3.8e25], [2.4e22]):
         n_star = math.sqrt(c / 120)
         got, hint = _call(compute_optimal, c)
         if hint:
@@ -143,7 +146,7 @@ def check_1_4(first_expert_weights: Callable) -> Verdict:
 
     The router's logits are ``[ln a, ln b, 0, ..., 0]`` over ``n`` experts, with ``a > b > 1``.
     """
-    for a, b, n in [(4.0, 2.0, 8), (3.0, 1.5, 4), (9.0, 3.0, 16)]:
+    for a, b, n in _hidden_cases([(4.0, 2.0, 8), (3.0, 1.5, 4), (9.0, 3.0, 16)], [(5.0, 1.25, 6)]):
         mixtral, switch = _first_weights(a, b, n)
         args = f"for a = {a:g}, b = {b:g}, n = {n}"
         got, hint = _call(first_expert_weights, a, b, n)
@@ -192,7 +195,7 @@ def check_1_5(route: Callable) -> Verdict:
     """Exercise 1.5: ``route(tokens, router_weight, k)`` -> Mixtral's ``(tokens, experts)`` routing weights."""
     from llm_book.moe import top_k_routing
 
-    g = torch.Generator().manual_seed(5)
+    g = _generator(5)
     for n_tokens, width, n_experts, k in [(6, 16, 8, 2), (5, 8, 4, 1), (7, 12, 6, 3)]:
         tokens = torch.randn(n_tokens, width, generator=g)
         weight = torch.randn(width, n_experts, generator=g)
@@ -271,7 +274,8 @@ def check_1_6(mixtral_counts: Callable) -> Verdict:
 
     Returns ``(total, active)`` parameters; right within 0.05% (the router and the norms may be left out).
     """
-    for name, config in _MIXTRALS.items():
+    hidden = [("a made-up 16x2B", (50000, 2048, 24, 5632, 512, 16, 4))]
+    for name, config in _hidden_cases(list(_MIXTRALS.items()), hidden):
         total, active = _mixtral_counts(*config)
         args = f"for {name} {config}"
         got, hint = _call(mixtral_counts, *config)

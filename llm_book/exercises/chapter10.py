@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 
 from llm_book.exercises._checking import Verdict, _call, _judge, _judge_tensor, _number, _tensor, _verdict, checker
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 def _optimal(n: int, k: int, v: int) -> float:
@@ -28,7 +29,8 @@ def _needed(target: float, k: int, v: int) -> int:
 @checker
 def check_10_1(examples_needed: Callable) -> Verdict:
     """Exercise 10.1: ``examples_needed(target, K, V)``: the smallest n with optimal accuracy(n) >= target."""
-    for target, k, v in [(0.5, 8, 8), (0.9, 8, 8), (0.99, 16, 4), (0.3, 3, 10), (0.1, 8, 2)]:
+    for target, k, v in _hidden_cases([(0.5, 8, 8), (0.9, 8, 8), (0.99, 16, 4), (0.3, 3, 10), (0.1, 8, 2)],
+                                      [(0.75, 5, 6)]):
         expected = _needed(target, k, v)
         got, hint = _call(examples_needed, target, k, v)
         if hint:
@@ -68,7 +70,7 @@ def check_10_1(examples_needed: Callable) -> Verdict:
 @checker
 def check_10_2(single_head_ablation: Callable) -> Verdict:
     """Exercise 10.2: ``single_head_ablation(n, K, V)``: accuracy on shown keys without the head reading pair 1."""
-    for n, k, v in [(4, 8, 8), (1, 8, 8), (7, 8, 8), (3, 5, 10)]:
+    for n, k, v in _hidden_cases([(4, 8, 8), (1, 8, 8), (7, 8, 8), (3, 5, 10)], [(5, 6, 4)]):
         q = 1 - 1 / k
         shown = 1 - q ** n
         only_there = (1 / k) * q ** (n - 1)
@@ -109,7 +111,8 @@ def check_10_2(single_head_ablation: Callable) -> Verdict:
 @checker
 def check_10_3(window_accuracy: Callable) -> Verdict:
     """Exercise 10.3: ``window_accuracy(m, n, K, V)``: best accuracy seeing only the last m of n examples."""
-    for m, n, k, v in [(2, 7, 8, 5), (5, 3, 8, 8), (4, 4, 6, 5), (0, 5, 8, 8), (3, 10, 4, 10)]:
+    for m, n, k, v in _hidden_cases([(2, 7, 8, 5), (5, 3, 8, 8), (4, 4, 6, 5), (0, 5, 8, 8), (3, 10, 4, 10)],
+                                    [(3, 6, 5, 7)]):
         expected = _optimal(min(m, n), k, v)
         got, hint = _call(window_accuracy, m, n, k, v)
         if hint:
@@ -141,7 +144,7 @@ def check_10_3(window_accuracy: Callable) -> Verdict:
 # 10.4 find the bug: the hook that switches off one head
 # ----------------------------------------------------------------------------
 def _merged_cases():
-    g = torch.Generator().manual_seed(104)
+    g = _generator(104)
     return [(torch.randn(2, 3, 8, generator=g), 1, 4), (torch.randn(1, 5, 12, generator=g), 2, 3),
             (torch.randn(3, 2, 8, generator=g), 0, 2)]
 
@@ -199,7 +202,7 @@ def check_10_4(silence_head: Callable) -> Verdict:
 @checker
 def check_10_5(optimal_training_loss: Callable) -> Verdict:
     """Exercise 10.5: ``optimal_training_loss(n_pairs, K, V)``: the least mean loss over an episode's values."""
-    for n_pairs, k, v in [(8, 8, 8), (3, 4, 10), (1, 8, 8), (16, 5, 3)]:
+    for n_pairs, k, v in _hidden_cases([(8, 8, 8), (3, 4, 10), (1, 8, 8), (16, 5, 3)], [(5, 6, 7)]):
         expected = sum((1 - 1 / k) ** j for j in range(n_pairs)) / n_pairs * math.log(v)
         got, hint = _call(optimal_training_loss, n_pairs, k, v)
         if hint:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from llm_book.exercises._checking import (Verdict, _call, _close, _describe, _first_mistake, _number, _numbers,
                                           _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 # ----------------------------------------------------------------------------
@@ -51,7 +52,7 @@ _CASES_11_1 = (
 def check_11_1(count_tokens: Callable) -> Verdict:
     """Exercise 11.1: ``count_tokens(turns) -> (rendered, scored)`` for turns ``[(role, number of words), ...]``:
     the tokens the chat template writes (no generation prompt) and the tokens the SFT loss scores."""
-    for turns in _CASES_11_1:
+    for turns in _hidden_cases(_CASES_11_1, [(("system", 3), ("user", 2), ("assistant", 5), ("user", 8))]):
         rendered = sum(n + 2 for _, n in turns)
         scored = sum(n + 1 for role, n in turns if role == "assistant")
         got, hint = _call(count_tokens, [tuple(t) for t in turns])
@@ -143,7 +144,10 @@ def check_11_2(mask_fn: Callable) -> Verdict:
     """Exercise 11.2 (find the bug): ``mask_fn(tokens) -> list[bool]``, True on the tokens the loss scores."""
     from llm_book.chat import assistant_mask, render_chat
 
-    for messages in _conversations_11_2():
+    hidden = [[{"role": "system", "content": "Be brief ."},
+               {"role": "user", "content": "Where did the cat sit ?"},
+               {"role": "assistant", "content": "on the mat"}]]
+    for messages in _hidden_cases(_conversations_11_2(), hidden):
         tokens = render_chat(messages)
         expected = assistant_mask(tokens)
         got, hint = _call(mask_fn, list(tokens))
@@ -186,7 +190,7 @@ def _choice(x, what: str) -> tuple[str | None, str | None]:
 def check_11_3(preferred: Callable) -> Verdict:
     """Exercise 11.3: ``preferred(short, long) -> (by_sum, by_mean)``, each 'short' or 'long': the reply that a
     sum, and a mean, of its tokens' log-probabilities scores higher."""
-    for short, long in _CASES_11_3:
+    for short, long in _hidden_cases(_CASES_11_3, [([-0.3, -0.3, -0.3], [-0.2, -0.2, -0.2, -0.2, -0.2])]):
         expected = ("short" if sum(short) > sum(long) else "long",
                     "short" if sum(short) / len(short) > sum(long) / len(long) else "long")
         got, hint = _call(preferred, list(short), list(long))
@@ -217,7 +221,7 @@ def check_11_3(preferred: Callable) -> Verdict:
 # 11.4 derive: DPO's weight on each pair, checked against autograd
 # ----------------------------------------------------------------------------
 def _cases_11_4():
-    g = torch.Generator().manual_seed(114)
+    g = _generator(114)
     cases = []
     for batch, beta in ((4, 0.1), (3, 0.5), (5, 2.0)):
         rc = -3 * torch.rand(batch, generator=g, dtype=torch.float64) - 0.5
@@ -282,7 +286,7 @@ _CASES_11_5 = ((0.1, 0.1), (0.1, 1.0), (0.3, 0.5), (0.05, 2.0))
 def check_11_5(needed: Callable) -> Verdict:
     """Exercise 11.5: ``needed(loss, beta) -> (reward_margin, logratio_margin)``: the margins at which one
     pair's DPO loss equals ``loss``, in implicit reward and in log pi/pi_ref."""
-    for loss, beta in _CASES_11_5:
+    for loss, beta in _hidden_cases(_CASES_11_5, [(0.2, 0.25)]):
         reward = -math.log(math.expm1(loss))      # -log sigmoid(r) = loss  <=>  r = -log(e^loss - 1)
         expected = (reward, reward / beta)
         got, hint = _call(needed, loss, beta)
@@ -327,7 +331,7 @@ _CASES_11_6 = ((0.6, 0.1), (0.9, 0.1), (0.99, 0.5), (0.75, 2.0), (0.3, 1.0))
 def check_11_6(best_margin: Callable) -> Verdict:
     """Exercise 11.6: ``best_margin(p, beta)``: the log-ratio margin m that minimises the expected DPO loss
     ``-p log sigmoid(beta m) - (1 - p) log sigmoid(-beta m)`` when a fraction p of labellers prefer y_w."""
-    for p, beta in _CASES_11_6:
+    for p, beta in _hidden_cases(_CASES_11_6, [(0.8, 0.3)]):
         logit = math.log(p / (1 - p))
         expected = logit / beta
         got, hint = _call(best_margin, p, beta)

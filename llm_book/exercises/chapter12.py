@@ -9,6 +9,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _call, _close, _describe, _first_mistake, _items, _judge_tensor,
                                           _nonfinite_hint, _number, _same, _tensor, _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 def _rope_reference(x: torch.Tensor, positions: torch.Tensor, theta: float = 10000.0,
@@ -30,7 +31,7 @@ def _rope_reference(x: torch.Tensor, positions: torch.Tensor, theta: float = 100
 @checker
 def check_12_1(rotate: Callable) -> Verdict:
     """Exercise 12.1: ``rotate(x, positions)`` turns row t of ``x`` (T, d) by RoPE's angles at ``positions[t]``."""
-    g = torch.Generator().manual_seed(12)
+    g = _generator(12)
     x = torch.randn(5, 8, generator=g, dtype=torch.float64)
     positions = torch.tensor([0, 1, 2, 7, 30])
     expected = _rope_reference(x, positions)
@@ -75,7 +76,10 @@ def check_12_2(break_even_tokens: Callable) -> Verdict:
     numbers as the model's weights."""
     from llm_book.model import GPT
 
-    for config in _llama_like_configs():
+    from llm_book.model import GPTConfig
+
+    hidden = [GPTConfig(vocab_size=1000, block_size=256, n_layer=4, n_head=8, n_embd=128, n_kv_head=4)]
+    for config in _hidden_cases(_llama_like_configs(), hidden):
         with torch.device("meta"):
             model = GPT(config)
         n_params = model.num_parameters()
@@ -128,7 +132,7 @@ def _lora_case(g: torch.Generator, start: str):
 def check_12_3(lora_grads: Callable) -> Verdict:
     """Exercise 12.3: ``lora_grads(x, dy, A, B, alpha)`` -> ``(grad_A, grad_B)`` of the loss whose gradient
     at ``y = x W^T + (alpha / r) x A^T B^T`` is ``dy``; x (N, in), dy (N, out)."""
-    g = torch.Generator().manual_seed(3)
+    g = _generator(3)
     alpha = 8.0
     for start in ("trained", "lora", "both"):
         x, dy, A, B = _lora_case(g, start)
@@ -187,7 +191,8 @@ def check_12_3(lora_grads: Callable) -> Verdict:
 def check_12_4(int4_bytes: Callable) -> Verdict:
     """Exercise 12.4: ``int4_bytes(out_features, in_features, group_size)``: bytes of an int4 weight with one
     float32 scale per group (``None``: one per row), as ``quantize_absmax(...).nbytes`` counts them."""
-    for out_f, in_f, group in ((256, 64, 8), (256, 64, 4), (64, 256, None), (48, 48, 16), (10, 6, 2), (3, 5, None)):
+    cases = [(256, 64, 8), (256, 64, 4), (64, 256, None), (48, 48, 16), (10, 6, 2), (3, 5, None)]
+    for out_f, in_f, group in _hidden_cases(cases, [(128, 32, 8), (7, 9, None)]):
         n_groups = 1 if group is None else in_f // group
         packed = out_f * ((in_f + 1) // 2)
         expected = packed + 4 * out_f * n_groups

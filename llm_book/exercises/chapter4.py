@@ -9,6 +9,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _first_mistake, _items,
                                           _judge_tensor, _nonfinite_hint, _number, _tensor, _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 @checker
@@ -20,6 +21,7 @@ def check_4_1(sentence_probability: Callable) -> Verdict:
     cases = [["The", "cat", "sat", "on", "the", "mat"],
              ["The", "dogs", "that", "chased", "the", "mouse", "sleep", "<eos>"],
              ["The", "birds", "sat", "under", "a", "roof", "<eos>"]]
+    cases = _hidden_cases(cases, [["The", "dogs", "sat", "under", "the", "mat", "<eos>"]])
     cases = [(words, language.sentence_probability(words), language.conditional_probs(words))
              for words in cases]
     for words, exact, conditionals in cases:
@@ -57,7 +59,7 @@ def _self_attention(x: torch.Tensor, scale: float, dim: int = -1, causal: bool =
 @checker
 def check_4_2(attention: Callable) -> Verdict:
     """Exercise 4.2: ``attention(X)`` = softmax(X X^T / sqrt(d)) X, no learned weights."""
-    g = torch.Generator().manual_seed(42)
+    g = _generator(42)
     x = torch.randn(6, 8, generator=g, dtype=torch.float64)
     d = x.shape[1]
     expected = _self_attention(x, math.sqrt(d))
@@ -88,7 +90,7 @@ def check_4_3(perplexity: Callable, halved_factor=None) -> Verdict:
     """Exercise 4.3: ``perplexity(conditionals)`` = exp(-mean log p); optionally the predicted
     ``halved_factor`` (a number, or a function of no arguments returning it), by which the 4-factor
     perplexity changes when P(cat | The) halves (2 ** (1/4))."""
-    cases = [[0.2, 0.4, 0.6, 0.8], [0.5, 0.5], [0.9, 0.01, 0.3, 0.7, 0.2]]
+    cases = _hidden_cases([[0.2, 0.4, 0.6, 0.8], [0.5, 0.5], [0.9, 0.01, 0.3, 0.7, 0.2]], [[0.3, 0.05, 0.6]])
     for probs in cases:
         logs = [math.log(p) for p in probs]
         exact = math.exp(-sum(logs) / len(logs))
@@ -137,7 +139,7 @@ def check_4_3(perplexity: Callable, halved_factor=None) -> Verdict:
 @checker
 def check_4_4(causal_attention: Callable) -> Verdict:
     """Exercise 4.4: ``causal_attention(X)``: like 4.2, but position t sees only positions <= t."""
-    g = torch.Generator().manual_seed(7)
+    g = _generator(7)
     x = torch.randn(5, 4, generator=g, dtype=torch.float64)
     x2 = x.clone()  # the same first rows, other later rows: the earlier outputs must not change
     x2[3:] = torch.randn(2, 4, generator=g, dtype=torch.float64)
@@ -173,7 +175,7 @@ def check_4_4(causal_attention: Callable) -> Verdict:
 def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> Verdict:
     """Exercise 4.5: ``score_variance(d_k, var_q, var_k)`` = Var(q . k) for independent zero-mean entries;
     optionally ``score_scale(d_k, var_q, var_k)``, the divisor that brings the scores to variance 1."""
-    cases = [(10, 2.0, 3.0), (64, 1.0, 1.0), (7, 0.5, 4.0)]
+    cases = _hidden_cases([(10, 2.0, 3.0), (64, 1.0, 1.0), (7, 0.5, 4.0)], [(32, 1.5, 0.5)])
     for d_k, var_q, var_k in cases:
         exact = d_k * var_q * var_k
         got, hint = _call(score_variance, d_k, var_q, var_k)
@@ -201,7 +203,7 @@ def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> 
         return _verdict(False, f"for d_k={d_k}, var_q={var_q}, var_k={var_k} the variance is off: "
                                f"write q.k as a sum of d_k independent terms q_i k_i and add their variances.")
     if score_scale is not None:
-        for d_k, var_q, var_k in [(16, 2.0, 2.0), (64, 1.0, 1.0), (10, 0.5, 3.0)]:
+        for d_k, var_q, var_k in _hidden_cases([(16, 2.0, 2.0), (64, 1.0, 1.0), (10, 0.5, 3.0)], [(20, 3.0, 0.75)]):
             exact = math.sqrt(d_k * var_q * var_k)
             got, hint = _call(score_scale, d_k, var_q, var_k)
             if hint:
@@ -219,7 +221,7 @@ def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> 
                                        "variance by c^2, so divide by its square root.")
             return _verdict(False, f"`score_scale` for d_k={d_k}, var_q={var_q}, var_k={var_k} is off: "
                                    f"dividing by c divides the variance by c^2.")
-    g = torch.Generator().manual_seed(45)          # the formula against a measurement
+    g = _generator(45)          # the formula against a measurement
     q = torch.randn(20_000, 32, generator=g, dtype=torch.float64) * math.sqrt(2.0)
     k = torch.randn(20_000, 32, generator=g, dtype=torch.float64) * math.sqrt(0.5)
     measured = (q * k).sum(-1).var().item()
@@ -232,7 +234,7 @@ def check_4_5(score_variance: Callable, score_scale: Callable | None = None) -> 
 @checker
 def check_4_6(perplexity_predictions: Callable) -> Verdict:
     """Exercise 4.6: ``perplexity_predictions(entropy, vocab_size, extra_nats)`` = (floor, uniform, factor)."""
-    cases = [(1.0833, 35, 0.1), (2.0, 10, 0.5)]
+    cases = _hidden_cases([(1.0833, 35, 0.1), (2.0, 10, 0.5)], [(1.5, 20, 0.25)])
     for entropy, vocab, extra in cases:
         expected = (math.exp(entropy), float(vocab), math.exp(extra))
         got, hint = _call(perplexity_predictions, entropy, vocab, extra)
@@ -298,7 +300,7 @@ def check_4_7(fixed_attention: Callable) -> Verdict:
     """Exercise 4.7: the buggy causal multi-head attention, fixed."""
     import itertools
 
-    g = torch.Generator().manual_seed(47)
+    g = _generator(47)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
     expected = _causal_heads(q, k, v)
     given = [t.clone() for t in (q, k, v)]
@@ -347,7 +349,8 @@ def check_4_8(log_probs: Callable) -> Verdict:
 
     model, tokenizer = load_toy_gpt()
     model.eval()
-    idx = torch.nn.utils.rnn.pad_sequence([torch.tensor(tokenizer.encode(s.split())) for s in _SENTENCES_4_8],
+    sentences = _hidden_cases(_SENTENCES_4_8, ["The dogs sat under the mat <eos>"])
+    idx = torch.nn.utils.rnn.pad_sequence([torch.tensor(tokenizer.encode(s.split())) for s in sentences],
                                           batch_first=True, padding_value=tokenizer.eos_id)
     expected = _log_probs_variants(model, idx)
     given = idx.clone()

@@ -9,11 +9,12 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _items, _nonfinite_hint, _number,
                                           _numbers, _same, _tensor, _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases, _seed
 from llm_book.exercises.chapter1 import _count, _gpt_count
 
 
 def _padded_qkv(seed: int = 5):
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed)
     q, k, v = (torch.randn(2, 2, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
     padding_mask = torch.tensor([[True, True, True, False, False],
                                  [True, True, True, True, True]])
@@ -81,7 +82,8 @@ def check_5_1(padded_attention: Callable) -> Verdict:
 def check_5_2(gpt_parameter_count: Callable) -> Verdict:
     """Exercise 5.2: ``gpt_parameter_count(vocab_size, block_size, n_layer, n_embd)`` by formula."""
     cases = [(vocab, block, layers, width, _gpt_count(vocab, block, layers, width))
-             for vocab, block, layers, width in [(35, 16, 2, 64), (100, 32, 3, 48), (256, 64, 1, 32)]]
+             for vocab, block, layers, width in _hidden_cases([(35, 16, 2, 64), (100, 32, 3, 48), (256, 64, 1, 32)],
+                                                              [(50, 8, 2, 40)])]
     for vocab, block, layers, width, exact in cases:
         where = f"for vocab_size={vocab}, block_size={block}, n_layer={layers}, n_embd={width}"
         got, hint = _call(gpt_parameter_count, vocab, block, layers, width)
@@ -115,8 +117,9 @@ def check_5_5(learning_rate: Callable) -> Verdict:
     """Exercise 5.5: ``learning_rate(step, lr, warmup_steps, total_steps, min_lr)``: warm-up, then cosine."""
     from llm_book.training import lr_at
 
-    lr, warmup, total, min_lr = 1e-3, 10, 100, 1e-4
-    for step in [0, 4, 9, 10, 30, 55, 80, 99, 100, 150]:
+    cases = [((1e-3, 10, 100, 1e-4), step) for step in [0, 4, 9, 10, 30, 55, 80, 99, 100, 150]]
+    cases = _hidden_cases(cases, [((3e-4, 4, 30, 1e-5), step) for step in [0, 2, 3, 4, 17, 29, 30, 45]])
+    for (lr, warmup, total, min_lr), step in cases:
         exact = lr_at(step, lr, warmup, total, min_lr)
         got, hint = _call(learning_rate, step, lr, warmup, total, min_lr)
         if hint:
@@ -145,7 +148,7 @@ def check_5_5(learning_rate: Callable) -> Verdict:
 
 
 def _filter_case(seed: int):
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed)
     logits = torch.randn(3, 12, generator=g)
     logits[2, 3] = logits[2, 7] = logits[2].max() + 1.0  # a tie at the top of row 2
     return logits
@@ -268,9 +271,9 @@ def _heads_attention(layer, x: torch.Tensor, split_bug: bool = False, merge_bug:
 def _layer_5_6():
     from llm_book.attention import SelfAttention
 
-    torch.manual_seed(56)
+    torch.manual_seed(_seed(56))
     layer = SelfAttention(16, 4, causal=True).double().eval()
-    g = torch.Generator().manual_seed(56)
+    g = _generator(56)
     x = torch.randn(2, 6, 16, generator=g, dtype=torch.float64)
     later = x.clone()
     later[:, 4:] = torch.randn(2, 2, 16, generator=g, dtype=torch.float64)  # other tokens at 4 and 5
@@ -370,7 +373,7 @@ def check_5_4(attention_flops: Callable) -> Verdict:
 
     from llm_book.attention import SelfAttention
 
-    for T, H, D in [(6, 3, 16), (32, 2, 8), (10, 3, 5)]:
+    for T, H, D in _hidden_cases([(6, 3, 16), (32, 2, 8), (10, 3, 5)], [(12, 4, 6)]):
         C = H * D
         layer = SelfAttention(C, H, causal=True).eval()
         x = torch.zeros(1, T, C)
@@ -436,9 +439,9 @@ def _measured_cache(batch: int, prompt_len: int, new_tokens: int, n_layer: int, 
     import llm_book.sampling as sampling
     from llm_book.model import GPT, GPTConfig, KVCache
 
-    torch.manual_seed(511)
+    torch.manual_seed(_seed(511))
     model = GPT(GPTConfig(vocab_size=13, block_size=16, n_layer=n_layer, n_head=n_head, n_embd=n_embd)).to(dtype)
-    prompt = torch.randint(0, 13, (batch, prompt_len), generator=torch.Generator().manual_seed(512))
+    prompt = torch.randint(0, 13, (batch, prompt_len), generator=_generator(512))
     caches = []
 
     class Recorded(KVCache):
@@ -458,7 +461,8 @@ def _measured_cache(batch: int, prompt_len: int, new_tokens: int, n_layer: int, 
 def check_5_11(cache_shape: Callable) -> Verdict:
     """Exercise 5.11: ``cache_shape(batch, prompt_len, new_tokens, n_head, n_embd)``: one layer's stored keys
     after ``greedy(model, prompt, new_tokens, use_cache=True)``."""
-    for batch, prompt_len, new, H, C in [(3, 5, 2, 2, 32), (1, 2, 3, 4, 64), (2, 1, 6, 8, 32)]:
+    for batch, prompt_len, new, H, C in _hidden_cases([(3, 5, 2, 2, 32), (1, 2, 3, 4, 64), (2, 1, 6, 8, 32)],
+                                                      [(2, 3, 4, 4, 32)]):
         cache = _measured_cache(batch, prompt_len, new, 2, H, C)
         expected = tuple(cache.layers[0].k.shape)
         b, h, T, D = expected
@@ -507,7 +511,8 @@ def check_5_11(cache_shape: Callable) -> Verdict:
 @checker
 def check_5_12(kv_bytes_per_token: Callable) -> Verdict:
     """Exercise 5.12: ``kv_bytes_per_token(n_layer, n_embd, bytes_per_number)``: the cache's memory per token."""
-    for L, H, C, dtype in [(3, 16, 64, torch.float32), (2, 2, 32, torch.float64), (1, 8, 16, torch.float32)]:
+    for L, H, C, dtype in _hidden_cases([(3, 16, 64, torch.float32), (2, 2, 32, torch.float64),
+                                         (1, 8, 16, torch.float32)], [(2, 4, 48, torch.float64)]):
         cache = _measured_cache(2, 3, 4, L, H, C, dtype)
         positions = 2 * len(cache)                                 # batch x positions
         stored = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.k, layer.v))
@@ -561,6 +566,7 @@ def _first_toy_loss() -> float:
     sampler = PackedLanguageSampler(language, tokenizer, r["block_size"])
     llm_book.set_seed(r["seed"])
     model = GPT(GPTConfig(vocab_size=len(tokenizer), block_size=r["block_size"], n_layer=2, n_head=4, n_embd=64))
+    # the recipe's seed, hidden or not: the reader's runs use it too
     idx, targets = sampler(r["batch_size"], torch.Generator().manual_seed(r["seed"]))
     with torch.no_grad():
         return model(idx, targets).loss.item()
@@ -648,7 +654,8 @@ def check_5_7(count_targets: Callable) -> Verdict:
     """Exercise 5.7 (predict then check): ``count_targets(lengths, block_size)`` ->
     ``(padded, packed, never)``: trained targets of a padded batch (one sentence of each length a row),
     of a packed batch of the same shape, and the positions no row of the padded batch trains."""
-    cases = [([7, 7, 7, 11], 16), ([3, 5, 9], 8), ([2, 4], 5), ([11] * 3 + [4], 12)]
+    cases = _hidden_cases([([7, 7, 7, 11], 16), ([3, 5, 9], 8), ([2, 4], 5), ([11] * 3 + [4], 12)],
+                          [([5, 6, 13], 14)])
     for lengths, block in cases:
         rows = len(lengths)
         padded, packed, never = sum(n - 1 for n in lengths), rows * block, block - (max(lengths) - 1)
@@ -708,7 +715,7 @@ def _never_covered(n_chars: int, batch_size: int, block_size: int, steps: int, s
     Windows start as ``CharCorpus.batch`` starts them: uniformly in ``[0, n_chars - block_size)``; the
     targets of a window starting at s are the characters s + 1 ... s + block_size.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed)
     starts = torch.randint(n_chars - block_size, (steps * batch_size,), generator=g)
     covered = torch.zeros(n_chars + 1, dtype=torch.int64)
     covered.index_add_(0, starts + 1, torch.ones_like(starts))          # a window begins covering at s + 1 ...
@@ -722,6 +729,7 @@ def check_5_8(epoch_facts: Callable) -> Verdict:
     steps per epoch (steps whose windows hold as many targets as the text has characters) and the
     expected share of characters that were no window's target after those steps."""
     cases = [(418_712, 32, 128), (418_712, 32, 32), (20_000, 8, 50)]   # the shipped run, 5b's, a small one
+    cases = _hidden_cases(cases, [(100_000, 16, 64)])
     for n, batch, block in cases:
         steps = n / (batch * block)
         never = (1 - block / (n - block)) ** (steps * batch)

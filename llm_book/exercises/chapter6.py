@@ -10,6 +10,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _allclose, _call, _close, _describe, _int_list, _items,
                                           _nonfinite_hint, _number, _numbers, _tensor, _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 @checker
@@ -18,6 +19,7 @@ def check_6_1(completion_targets: Callable) -> Verdict:
     cases = [([0, 7, 26, 21, 31, 17, 37, 40, 5, 7, 44, 41], [21, 31, 17, 34]),
              ([3, 4], [5, 6, 7]),
              ([9, 8, 7, 6, 5], [1])]
+    cases = _hidden_cases(cases, [([5, 17, 3], [8, 9])])
     for prompt, completion in cases:
         seq = prompt + completion
         expected_inputs, expected_targets = seq[:-1], [-100] * (len(prompt) - 1) + completion
@@ -59,7 +61,7 @@ def check_6_1(completion_targets: Callable) -> Verdict:
 @checker
 def check_6_2(extend_embedding: Callable) -> Verdict:
     """Exercise 6.2: ``extend_embedding(weight, new_rows, std)``: old rows kept, new rows N(0, std)."""
-    g = torch.Generator().manual_seed(3)
+    g = _generator(3)
     weight = torch.randn(35, 16, generator=g)
     new_rows, std = 4000, 0.02
     given = weight.clone()
@@ -118,7 +120,7 @@ def _completion_batch_reference(prompt_ids, completion_ids, pad_id):
 def check_6_3(scored_and_ignored: Callable) -> Verdict:
     """Exercise 6.3: ``scored_and_ignored(prompt_lengths, completion_lengths) -> (scored, ignored)``:
     how many targets of a padded prompt-completion batch the loss scores, and how many are -100."""
-    cases = [([13, 7, 16], [4, 3, 3]), ([3, 7], [5, 1]), ([6], [2])]
+    cases = _hidden_cases([([13, 7, 16], [4, 3, 3]), ([3, 7], [5, 1]), ([6], [2])], [([4, 9, 2], [6, 2, 8])])
     for prompt_lengths, completion_lengths in cases:
         n, length = len(prompt_lengths), max(p + c for p, c in zip(prompt_lengths, completion_lengths))
         scored = sum(completion_lengths)
@@ -173,6 +175,7 @@ def check_6_4(fixed_completion_batch: Callable) -> Verdict:
     cases = [([[0, 7, 26, 21, 31, 17, 44, 35, 37, 5, 7, 40, 45]], [[21, 31, 17, 1]], 1),
              ([[3, 4], [9, 8, 7, 6, 5]], [[5, 6, 7, 1], [2, 1]], 1),
              ([[10, 11, 12], [13]], [[14, 0], [15, 16, 0]], 0)]
+    cases = _hidden_cases(cases, [([[20, 21, 22, 23], [24, 25]], [[26, 1], [27, 28, 29, 1]], 1)])
     for prompts, completions, pad_id in cases:
         idx, targets = _completion_batch_reference(prompts, completions, pad_id)
         about = f"for prompts {prompts} and completions {completions}"
@@ -241,7 +244,7 @@ def _centroid(e: torch.Tensor) -> torch.Tensor:
 @checker
 def check_6_5(centroid_scores: Callable) -> Verdict:
     """Exercise 6.5: ``centroid_scores(E)``: cosine similarity of each row to the mean row."""
-    g = torch.Generator().manual_seed(6)
+    g = _generator(6)
     e = torch.randn(9, 12, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3, 9)[:, None]
     expected = _centroid(e)
     unit = torch.nn.functional.normalize(e, dim=-1)
@@ -290,7 +293,7 @@ def _mmr(e: torch.Tensor, k: int, lam: float, normalise: bool = True) -> list[in
 @checker
 def check_6_6(mmr_select: Callable) -> Verdict:
     """Exercise 6.6: ``mmr_select(E, k, lam)``: maximal marginal relevance, indices in the order picked."""
-    g = torch.Generator().manual_seed(11)
+    g = _generator(11)
     base = torch.randn(4, 10, generator=g, dtype=torch.float64)
     # Near-duplicates: rows 0-2 are copies of one direction, so redundancy matters.
     e = torch.cat([base[0] + 0.05 * torch.randn(3, 10, generator=g, dtype=torch.float64),
@@ -346,6 +349,8 @@ def check_6_9(modified_precision: Callable) -> Verdict:
              ("猫 猫 猫".split(), "猫 猫 睡觉".split(), 1),
              ("猫 坐 在 垫子 上".split(), "猫 坐 在 一 块 垫子 上".split(), 2),
              ("猫".split(), "猫 睡觉".split(), 2)]
+    cases = _hidden_cases(cases, [("狗 狗 追 猫".split(), "狗 追 的 猫".split(), 1),
+                                  ("鸟 们 在 屋顶 上 睡觉".split(), "鸟 们 在 一 个 屋顶 上".split(), 2)])
     for hyp, ref, n in cases:
         expected = _precision(hyp, ref, n)
         got, hint = _call(modified_precision, list(hyp), list(ref), n)
@@ -428,7 +433,7 @@ def _textrank_variant(e: torch.Tensor, damping: float, normalise: bool = True, t
 
 
 def _textrank_input() -> torch.Tensor:
-    g = torch.Generator().manual_seed(9)
+    g = _generator(9)
     e = torch.randn(9, 12, generator=g, dtype=torch.float64) + 0.4 * torch.randn(12, generator=g, dtype=torch.float64)
     return torch.nn.functional.normalize(e, dim=-1)
 
@@ -677,7 +682,8 @@ def check_6_12(fixed_bleu: Callable) -> Verdict:
     (clip the counts by the reference; BP = exp(1 - r / c)), equal to ``corpus_bleu(...).score``."""
     from llm_book.translation import corpus_bleu
 
-    for hyps, refs in _bleu_cases():
+    hidden = [(["狗 追 的 猫 猫 在 沙发 上".split()], ["狗 追 的 猫 在 一 张 沙发 上 睡觉".split()])]
+    for hyps, refs in _hidden_cases(_bleu_cases(), hidden):
         expected = corpus_bleu(hyps, refs).score
         given = ([list(h) for h in hyps], [list(r) for r in refs])
         got, hint = _call(fixed_bleu, *given)

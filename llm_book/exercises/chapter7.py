@@ -10,6 +10,7 @@ import torch
 
 from llm_book.exercises._checking import (Verdict, _call, _describe, _int_list, _items, _number, _tensor, _verdict,
                                           checker)
+from llm_book.exercises._checking import _generator, _hidden_cases
 
 
 def _merge(ids, pair, new_id):
@@ -29,6 +30,7 @@ def check_7_1(merge: Callable) -> Verdict:
     """Exercise 7.1: ``merge(ids, pair, new_id)`` replaces every occurrence of ``pair``, left to right."""
     cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5, 5, 5], (5, 5), 7), ([1, 2], (2, 1), 9), ([], (1, 2), 9),
              ([3, 1, 2, 2, 1, 2, 1], (1, 2), 4)]
+    cases = _hidden_cases(cases, [([4, 4, 2, 4, 4, 4], (4, 4), 8)])
     for ids, pair, new_id in cases:
         expected = _merge(ids, pair, new_id)
         given = list(ids)
@@ -57,6 +59,7 @@ def check_7_2(most_frequent_pair: Callable) -> Verdict:
     """Exercise 7.2: ``most_frequent_pair(ids)`` -> the adjacent pair that occurs most often."""
     cases = [([1, 2, 3, 1, 2, 4, 1, 2], (1, 2)), ([7, 8, 7, 7, 8, 7, 8], (7, 8)), ([4, 5, 6, 6, 6, 6, 5], (6, 6)),
              (list(b"the cat sat on the mat"), (97, 116))]
+    cases = _hidden_cases(cases, [([9, 3, 9, 3, 3, 9, 3, 1], (9, 3))])
     for ids, expected in cases:
         got, hint = _call(most_frequent_pair, list(ids))
         if hint:
@@ -83,7 +86,7 @@ def check_7_2(most_frequent_pair: Callable) -> Verdict:
 def check_7_3(split_c_attn: Callable) -> Verdict:
     """Exercise 7.3: ``split_c_attn(weight, bias)``: GPT-2's packed (C, 3C) Conv1D -> three nn.Linear (out, in)."""
     c = 6
-    g = torch.Generator().manual_seed(3)
+    g = _generator(3)
     weight = torch.randn(c, 3 * c, generator=g, dtype=torch.float64)
     bias = torch.randn(3 * c, generator=g, dtype=torch.float64)
     given_w, given_b = weight.clone(), bias.clone()
@@ -167,7 +170,7 @@ def check_7_4(train_merges: Callable) -> Verdict:
     """Exercise 7.4: ``train_merges(text, n_merges)`` with its bugs fixed learns ``llm_book.bpe``'s merges."""
     from llm_book.bpe import BPETokenizer, pair_counts, pre_tokenize
 
-    for text, n_merges in _TEXTS_7_4:
+    for text, n_merges in _hidden_cases(_TEXTS_7_4, [("banana bandana cabana; a banana band", 5)]):
         expected = list(BPETokenizer.train(text, vocab_size=256 + n_merges).merges.items())
         got, hint = _call(train_merges, text, n_merges)
         if hint:

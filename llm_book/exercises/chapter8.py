@@ -10,6 +10,7 @@ import numpy as np
 
 from llm_book.exercises._checking import (Verdict, _call, _close, _first_mistake, _items, _number, _numbers,
                                           _verdict, checker)
+from llm_book.exercises._checking import _generator, _hidden_cases, _rng
 
 
 def _pair(got) -> tuple[tuple[float, float] | None, str | None]:
@@ -26,7 +27,7 @@ def _pair(got) -> tuple[tuple[float, float] | None, str | None]:
 @checker
 def check_8_1(fit_power_law: Callable) -> Verdict:
     """Exercise 8.1: ``fit_power_law(n, loss)`` -> ``(a, alpha)`` with loss ~ a * n**-alpha (least squares in logs)."""
-    rng = np.random.default_rng(0)
+    rng = _rng(0)
     n = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5])
     loss = 6.0 * n ** -0.12 * np.exp(rng.normal(0, 0.01, n.size))
     slope, intercept = np.polyfit(np.log(n), np.log(loss), 1)
@@ -68,7 +69,7 @@ def _ece(p, o, n_bins):
 @checker
 def check_8_2(expected_calibration_error: Callable) -> Verdict:
     """Exercise 8.2: ``expected_calibration_error(predicted, observed, n_bins)`` over equal-width bins."""
-    rng = np.random.default_rng(1)
+    rng = _rng(1)
     predicted = np.concatenate([rng.uniform(0, 1, 300), [1.0, 0.0]])
     observed = (rng.uniform(0, 1, predicted.size) < 0.5 + 0.6 * (predicted - 0.5)).astype(float)  # under-confident
     observed[-2:] = [0.0, 1.0]  # two confident misses: 1.0 that failed, 0.0 that happened
@@ -120,6 +121,7 @@ def check_8_3(impossible_mass: Callable) -> Verdict:
         ({"sleep": 0.9, "sleeps": 0.1}, {"sleep": 0.3, "sleeps": 0.0, "runs": 0.0}, 0.1),
         ({"branch": 1.0}, {"branch": 0.6, "roof": 0.3, "mat": 0.1}, 0.0),
     ]
+    cases = _hidden_cases(cases, [({"roof": 0.25, "mat": 0.25, "sofa": 0.5}, {"roof": 0.7, "mat": 0.3}, 0.5)])
     for model_probs, exact, expected in cases:
         got, hint = _call(impossible_mass, dict(model_probs), dict(exact))
         if hint:
@@ -166,7 +168,7 @@ def _best_temperature(logits, targets) -> float:
 def _cases_8_4():
     import torch
 
-    g = torch.Generator().manual_seed(84)
+    g = _generator(84)
     z = 1.5 * torch.randn(2000, 12, generator=g, dtype=torch.float64)      # the true logits
     targets = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=g).squeeze(1)
     return [("over-confident", 2.5 * z, targets), ("under-confident", 0.4 * z, targets)]
@@ -287,7 +289,7 @@ def check_8_4(fit_temperature: Callable, measured=None) -> Verdict:
 # ----------------------------------------------------------------------------
 def _cases_8_5():
     """The checker's own measurements: ``(n_small, loss_small, n_target)``, noisy power laws."""
-    rng = np.random.default_rng(85)
+    rng = _rng(85)
     n1 = np.array([1.8e3, 6.6e3, 2.5e4, 1.0e5])                      # the chapter's widths 8 to 64, roughly
     loss1 = 5.4 * n1 ** -0.105 * np.exp(rng.normal(0, 0.02, n1.size))
     n2 = np.array([1e4, 3e4, 1e5, 3e5, 1e6, 3e6])

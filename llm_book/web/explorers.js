@@ -1,0 +1,598 @@
+/* LLM Book explorers: the next-token / sampling, chain-rule and attention explorers, in the reader's browser.
+ *
+ * Plain ES2017, no dependencies, one IIFE.  Needs engine.js (window.llmBook) on the page; works inlined
+ * into a notebook output (Jupyter, JupyterLab, VS Code, Colab, nbconvert HTML) and loaded by
+ * <script src=".../explorers.js"> on the website.  A second copy on the same page leaves the first in charge
+ * and only mounts what is new.  llm_book/explorers.py writes the markup this file mounts:
+ *
+ *   <div class="llm-book-explorer" data-explorer="sampling|chain-rule|attention" data-config='{...}'>
+ *     <figure class="llm-book-fallback"><img src="data:image/png;base64,..."></figure>   (no JS, print)
+ *   </div>
+ *
+ * window.llmBookExplorers.mountAll(root = document) mounts every such div not yet mounted (call it again
+ * after adding one).  A mounted div gets data-mounted="loading", then "ready" (or "failed") and the class
+ * llm-book-live, which hides the fallback figure (explorers.css shows it again in print).
+ *
+ * data-role attributes (the tests drive the explorers with exactly these; numbers shown also sit on the
+ * elements as data-value, in full precision):
+ *   every explorer   status (loading / failure line), message (a clear message when the input cannot be used;
+ *                    hidden when empty), live (the live view)
+ *   sampling         prefix (text input), examples (select), temperature, top-k, top-p (range inputs),
+ *                    temperature-value, top-k-value, top-p-value (their readouts; data-value: the setting
+ *                    used, top-k 0 and top-p 1 mean off), seed (number input), sample (button: draws with the
+ *                    next seed), bars (the chart), row (one per word shown, data-word), bar-model (the
+ *                    model's distribution at T = 1, no filter), bar-sampled (the distribution actually sampled
+ *                    from), bar-true (ToyLanguage's exact one), append-word (button: add the word to the
+ *                    prefix), true-note (why no exact distribution is shown), samples (list), sample-text
+ *                    (one continuation, data-grammatical "true"/"false")
+ *   chain-rule       sentence (text input), examples (select), factor (one row per predicted word,
+ *                    data-word), exact, model (P(w_t | w_<t) in that row; exact is "" after an impossible
+ *                    word), exact-bar, model-bar (their bars), running-exact, running-model, product-exact,
+ *                    product-model, log-likelihood-exact, log-likelihood-model, perplexity-exact,
+ *                    perplexity-model (-Infinity / Infinity when the sentence is impossible)
+ *   attention        sentence (text input), layer, head (selects), words (the sentence as focusable words),
+ *                    word (one of them, data-index), map (the table), key-label, query-label (data-index),
+ *                    cell (data-query, data-key, data-value; masked cells have data-masked), readout (what the
+ *                    hovered / focused word looks at)
+ */
+(function (root) {
+  'use strict';
+  var doc = root.document;
+  if (!doc) return;
+  if (root.llmBookExplorers) {  // a second copy (another notebook output): mount what is new
+    root.llmBookExplorers.mountAll(doc);
+    return;
+  }
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, attrs, children) {
+    var node = doc.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === 'text') node.textContent = v;
+      else if (k === 'class') node.className = v;
+      else node.setAttribute(k, v === true ? '' : String(v));
+    });
+    (children || []).forEach(function (c) {
+      if (c !== null && c !== undefined) node.appendChild(typeof c === 'string' ? doc.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  var uid = 0;
+  function nextId(kind) { uid += 1; return 'llm-book-' + kind + '-' + uid; }
+
+  function labelled(text, control, extra) {
+    control.id = control.id || nextId('input');
+    return el('div', {class: 'lbx-field'}, [el('label', {for: control.id, text: text}), control].concat(extra || []));
+  }
+
+  function words(text) {
+    var t = String(text).trim();
+    return t ? t.split(/\s+/) : [];
+  }
+
+  function fmtP(p) {  // a probability: 0.200, 0.0384, 5.40e-4
+    if (p === 0) return '0';
+    if (!isFinite(p)) return String(p);
+    if (p >= 0.1) return p.toFixed(3);
+    if (p >= 0.001) return p.toPrecision(3);
+    return p.toExponential(2);
+  }
+
+  function fmtNumber(x, digits) {
+    if (x === -Infinity) return '\u2212\u221e';
+    if (x === Infinity) return '\u221e';
+    return x.toFixed(digits).replace('-', '\u2212');
+  }
+
+  function errorText(err) {
+    var m = err && err.message ? err.message : String(err);
+    return m.replace(/^`(prefix|words|prefixWords)` /, '');
+  }
+
+  function setMessage(node, text) {
+    node.textContent = text || '';
+    node.hidden = !text;
+  }
+
+  function bar(role, value, cls, label, full) {  // full: the probability drawn as the whole width
+    var pct = Math.max(0, Math.min(1, value / (full || 1))) * 100;
+    return el('span', {class: 'lbx-bar ' + cls, 'data-role': role, 'data-value': value,
+                       title: label + ': ' + fmtP(value)},
+              [el('span', {class: 'lbx-bar-fill', style: 'width: ' + pct.toFixed(2) + '%'})]);
+  }
+
+  function config(node) {
+    try { return JSON.parse(node.getAttribute('data-config') || '{}'); } catch (e) { return {}; }
+  }
+
+  function options(select, values, chosen) {
+    values.forEach(function (v) {
+      var o = el('option', {value: v.value, text: v.label});
+      if (String(v.value) === String(chosen)) o.selected = true;
+      select.appendChild(o);
+    });
+    return select;
+  }
+
+  // ------------------------------------------------------------------ waiting for the model
+  function whenEngine() {  // engine.js may run after this file (a page that orders them otherwise)
+    return new Promise(function (resolve, reject) {
+      var waited = 0;
+      (function poll() {
+        if (root.llmBook && root.llmBook.ready) return resolve(root.llmBook);
+        waited += 50;
+        if (waited > 30000) return reject(new Error('engine.js (window.llmBook) never loaded'));
+        setTimeout(poll, 50);
+      })();
+    });
+  }
+
+  function mountAll(scope) {
+    scope = scope || doc;
+    var nodes = scope.querySelectorAll('div.llm-book-explorer[data-explorer]');
+    Array.prototype.forEach.call(nodes, function (node) {
+      if (!node.hasAttribute('data-mounted')) mount(node);
+    });
+  }
+
+  var BUILDERS = {};
+
+  function mount(node) {
+    var kind = node.getAttribute('data-explorer');
+    node.setAttribute('data-mounted', 'loading');
+    var status = el('p', {class: 'lbx-status', 'data-role': 'status', role: 'status',
+                          text: 'Loading the tiny GPT into your browser\u2026'});
+    node.appendChild(status);
+    if (!BUILDERS[kind]) {
+      status.textContent = 'Unknown explorer "' + kind + '".';
+      node.setAttribute('data-mounted', 'failed');
+      return;
+    }
+    whenEngine().then(function (lb) { return lb.ready; }).then(function (lb) {
+      var live = el('div', {class: 'lbx-live', 'data-role': 'live'});
+      BUILDERS[kind](live, config(node), lb);
+      node.appendChild(live);
+      node.removeChild(status);
+      node.classList.add('llm-book-live');
+      node.setAttribute('data-mounted', 'ready');
+    }).catch(function (err) {
+      status.textContent = 'The interactive explorer could not start (' + errorText(err) +
+        '); the figure shows its first setting.';
+      status.classList.add('lbx-failed');
+      node.setAttribute('data-mounted', 'failed');
+    });
+  }
+
+  // ------------------------------------------------------------------ 1. next token and sampling
+  var PREFIXES = ['The', 'The cat', 'The cat sat on the', 'The cats that', 'The cats that the dog chased',
+                  'The cat that the dogs chased', 'The bird sat on the'];
+
+  BUILDERS.sampling = function (live, cfg, lb) {
+    var gpt = lb.toyGPT, lang = lb.toyLanguage, V = gpt.vocab.length;
+    var nSamples = cfg.nSamples || 5;
+    var prefix = el('input', {type: 'text', 'data-role': 'prefix', value: cfg.prefix || 'The',
+                              autocomplete: 'off', spellcheck: 'false'});
+    var examples = el('select', {'data-role': 'examples'});
+    options(examples, [{value: '', label: 'pick a prefix\u2026'}].concat(
+      PREFIXES.map(function (p) { return {value: p, label: p}; })), '');
+    var temperature = el('input', {type: 'range', min: -1, max: 1, step: 0.05, 'data-role': 'temperature',
+                                   value: Math.log10(cfg.temperature || 1).toFixed(2)});
+    var topK = el('input', {type: 'range', min: 0, max: V, step: 1, 'data-role': 'top-k', value: cfg.topK || 0});
+    var topP = el('input', {type: 'range', min: 0.05, max: 1, step: 0.05, 'data-role': 'top-p',
+                            value: cfg.topP || 1});
+    var tOut = el('output', {'data-role': 'temperature-value'});
+    var kOut = el('output', {'data-role': 'top-k-value'});
+    var pOut = el('output', {'data-role': 'top-p-value'});
+    var seed = el('input', {type: 'number', min: 0, max: 4294967295, step: 1, 'data-role': 'seed',
+                            value: cfg.seed || 0, inputmode: 'numeric'});
+    var sampleButton = el('button', {type: 'button', class: 'lbx-button', 'data-role': 'sample',
+                                     text: 'Sample again (next seed)'});
+    var message = el('p', {class: 'lbx-message', 'data-role': 'message', role: 'alert', hidden: true});
+    var bars = el('div', {class: 'lbx-bars', 'data-role': 'bars'});
+    var trueNote = el('p', {class: 'lbx-note', 'data-role': 'true-note', hidden: true});
+    var samples = el('ol', {class: 'lbx-samples', 'data-role': 'samples'});
+    var legend = el('div', {class: 'lbx-legend', 'aria-hidden': 'true'}, [
+      el('span', {}, [el('span', {class: 'lbx-key lbx-sampled'}), 'sampled from (after the settings)']),
+      el('span', {}, [el('span', {class: 'lbx-key lbx-model'}), 'tiny GPT (T = 1, no filter)']),
+      el('span', {}, [el('span', {class: 'lbx-key lbx-true'}), 'true (ToyLanguage)'])]);
+
+    // the configured values until a slider moves (a range input snaps to its steps), then the slider's
+    var tValue = cfg.temperature || 1, pValue = cfg.topP || 1;
+    temperature.addEventListener('input', function () {
+      tValue = Math.round(Math.pow(10, parseFloat(temperature.value)) * 100) / 100;
+    });
+    topP.addEventListener('input', function () { pValue = Math.round(parseFloat(topP.value) * 100) / 100; });
+
+    function settings() {
+      var k = parseInt(topK.value, 10);
+      return {temperature: tValue, topK: k > 0 ? k : null, topP: pValue < 1 ? pValue : null};
+    }
+
+    function drawSamples(ws, s) {
+      samples.textContent = '';
+      var base = parseInt(seed.value, 10);
+      if (!(base >= 0 && base <= 4294967295)) {
+        samples.appendChild(el('li', {class: 'lbx-note', text: 'The seed has to be a whole number from 0 to 4294967295.'}));
+        return;
+      }
+      for (var i = 0; i < nSamples; i++) {
+        // one seed per sample, derived from the seed field: the same seed always gives the same list
+        var sub = (Math.imul(base ^ 0x9e3779b9, 2654435761) + Math.imul(i + 1, 0x85ebca6b)) >>> 0;
+        var cont = lb.sampling.sample(ws, {temperature: s.temperature, topK: s.topK, topP: s.topP, seed: sub});
+        var all = ws.concat(cont), ok = null;
+        try { ok = lang.sentenceProbability(all) > 0; } catch (e) { ok = false; }
+        var ended = cont[cont.length - 1] === '<eos>';
+        samples.appendChild(el('li', {'data-role': 'sample-text', 'data-grammatical': String(ok),
+                                      'data-words': JSON.stringify(all)}, [
+          el('span', {class: 'lbx-prefix-words', text: ws.join(' ')}), ' ',
+          el('span', {class: 'lbx-continuation', text: cont.join(' ')}),
+          el('span', {class: ok ? 'lbx-ok' : 'lbx-bad',
+                      title: ok ? (ended ? 'a sentence of the toy language' : 'possible so far')
+                                : 'impossible in the toy language',
+                      text: ok ? ' \u2713' : ' \u2717 impossible'})]));
+      }
+    }
+
+    function update() {
+      var s = settings();
+      tOut.textContent = s.temperature.toFixed(2);
+      tOut.setAttribute('data-value', s.temperature);
+      kOut.textContent = s.topK ? String(s.topK) : 'off';
+      kOut.setAttribute('data-value', s.topK || 0);
+      pOut.textContent = s.topP ? s.topP.toFixed(2) : 'off';
+      pOut.setAttribute('data-value', s.topP || 1);
+      var ws = words(prefix.value);
+      var logits;
+      try {
+        if (!ws.length) throw new Error('type at least one word, e.g. "The"');
+        if (ws.length >= gpt.config.block_size) {
+          throw new Error('the prefix has ' + ws.length + ' words; the tiny GPT reads at most ' +
+                          gpt.config.block_size + ', so a prefix may have 1 to ' +
+                          (gpt.config.block_size - 1) + ' words');
+        }
+        logits = gpt.logits(ws);
+      } catch (err) {
+        setMessage(message, 'Cannot use that prefix: ' + errorText(err));
+        bars.textContent = '';
+        samples.textContent = '';
+        trueNote.hidden = true;
+        return;
+      }
+      setMessage(message, '');
+      var before = lb.sampling.filterProbs(logits, {temperature: 1});
+      var after = lb.sampling.filterProbs(logits, s);
+      var exact = null;
+      try { exact = lang.nextTokenProbs(ws); setMessage(trueNote, ''); } catch (err) {
+        setMessage(trueNote, 'No true distribution here: ' + errorText(err) + '.');
+      }
+      var order = gpt.vocab.map(function (_, i) { return i; });
+      order.sort(function (a, b) { return after[b] - after[a] || before[b] - before[a] || a - b; });
+      var shown = order.filter(function (i, rank) {
+        var t = exact ? (exact[gpt.vocab[i]] || 0) : 0;
+        return rank < 5 || Math.max(after[i], before[i], t) >= 0.005;
+      }).slice(0, 16);
+      // the bars' scale: a round number just above the largest probability shown
+      var top = Math.max.apply(null, shown.map(function (i) {
+        return Math.max(after[i], before[i], exact ? (exact[gpt.vocab[i]] || 0) : 0);
+      }));
+      var full = [0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.8, 1].filter(function (f) { return f >= top - 1e-12; })[0] || 1;
+      bars.textContent = '';
+      bars.appendChild(el('div', {class: 'lbx-row lbx-scale', 'aria-hidden': 'true'}, [
+        el('span'), el('span', {class: 'lbx-scale-line'}, [el('span', {text: '0'}), el('span', {text: String(full)})]),
+        el('span')]));
+      shown.forEach(function (i) {
+        var w = gpt.vocab[i], t = exact ? (exact[w] || 0) : null, removed = after[i] === 0;
+        var add = el('button', {type: 'button', class: 'lbx-word', 'data-role': 'append-word', 'data-word': w,
+                                title: 'add \u201c' + w + '\u201d to the prefix', text: w});
+        add.addEventListener('click', function () {
+          prefix.value = ws.concat([w]).join(' ');
+          update();
+        });
+        var tracks = [bar('bar-sampled', after[i], 'lbx-sampled', 'sampled from', full),
+                      bar('bar-model', before[i], 'lbx-model', 'tiny GPT', full)];
+        if (t !== null) tracks.push(bar('bar-true', t, 'lbx-true', 'true', full));
+        bars.appendChild(el('div', {class: 'lbx-row' + (removed ? ' lbx-removed' : ''), 'data-role': 'row',
+                                    'data-word': w}, [
+          add,
+          el('span', {class: 'lbx-tracks'}, tracks),
+          el('span', {class: 'lbx-num', text: removed ? 'removed' : fmtP(after[i])})]));
+      });
+      var hidden = order.filter(function (i) { return shown.indexOf(i) < 0; });
+      if (hidden.length) {
+        var most = Math.max.apply(null, hidden.map(function (i) {
+          return Math.max(after[i], before[i], exact ? (exact[gpt.vocab[i]] || 0) : 0);
+        }));
+        bars.appendChild(el('p', {class: 'lbx-note', text: hidden.length + ' more words, none above ' + fmtP(most) +
+                                  ' in any of the three distributions, are not drawn.'}));
+      }
+      drawSamples(ws, s);
+    }
+
+    examples.addEventListener('change', function () {
+      if (examples.value) prefix.value = examples.value;
+      update();
+    });
+    [prefix, temperature, topK, topP, seed].forEach(function (c) { c.addEventListener('input', update); });
+    sampleButton.addEventListener('click', function () {
+      var v = parseInt(seed.value, 10);
+      seed.value = String(v >= 0 && v < 4294967295 ? v + 1 : 0);
+      update();
+    });
+
+    live.appendChild(el('div', {class: 'lbx-controls'}, [
+      labelled('Prefix (words of the toy language)', prefix),
+      labelled('or pick one', examples),
+      labelled('Temperature', temperature, [tOut]),
+      labelled('Top-k (0: off)', topK, [kOut]),
+      labelled('Top-p (1: off)', topP, [pOut])]));
+    live.appendChild(message);
+    live.appendChild(el('p', {class: 'lbx-caption', text: 'Next word: the tiny GPT\u2019s distribution ' +
+                              'beside the true one. Click a word to add it to the prefix.'}));
+    live.appendChild(legend);
+    live.appendChild(bars);
+    live.appendChild(trueNote);
+    live.appendChild(el('div', {class: 'lbx-controls lbx-sample-controls'}, [
+      labelled('Seed', seed), sampleButton]));
+    live.appendChild(el('p', {class: 'lbx-caption', text: nSamples + ' continuations drawn with these settings ' +
+                              '(the same seed gives the same ones; \u2713: the toy language can produce it, ' +
+                              '\u2717: it cannot):'}));
+    live.appendChild(samples);
+    update();
+  };
+
+  // ------------------------------------------------------------------ 2. the chain rule
+  BUILDERS['chain-rule'] = function (live, cfg, lb) {
+    var gpt = lb.toyGPT, lang = lb.toyLanguage;
+    var sentence = el('input', {type: 'text', 'data-role': 'sentence', value: cfg.sentence || 'The cat sat on the',
+                                autocomplete: 'off', spellcheck: 'false'});
+    var examples = el('select', {'data-role': 'examples'});
+    options(examples, [{value: '', label: 'pick a sentence\u2026'}].concat(
+      (cfg.examples || []).map(function (p) { return {value: p, label: p}; })), '');
+    var message = el('p', {class: 'lbx-message', 'data-role': 'message', role: 'alert', hidden: true});
+    var summary = el('div', {class: 'lbx-summary'});
+    var table = el('table', {class: 'lbx-chain'});
+
+    function cell(role, value, text) {
+      return el('td', {class: 'lbx-num', 'data-role': role, 'data-value': value, text: text});
+    }
+
+    function update() {
+      var ws = words(sentence.value);
+      table.textContent = '';
+      summary.textContent = '';
+      if (ws.length < 2) {
+        setMessage(message, 'Type at least two words: the first word is given, the chain rule scores the ' +
+                   'words after it.');
+        return;
+      }
+      var model;
+      try {
+        model = gpt.conditionalProbs(ws);
+      } catch (err) {
+        setMessage(message, 'Cannot score that sentence: ' + errorText(err) + '.');
+        return;
+      }
+      // exact factors, up to the first impossible word
+      var exact = [], problem = '';
+      if (ws[0] !== 'The') {
+        problem = 'every sentence of the toy language starts with \u201cThe\u201d, so this one has ' +
+                  'probability 0 (the tiny GPT\u2019s estimates of the words after the first are still shown).';
+      } else {
+        for (var t = 1; t < ws.length; t++) {
+          var probs;
+          try { probs = lang.nextTokenProbs(ws.slice(0, t)); } catch (err) {
+            problem = errorText(err) + '.';
+            break;
+          }
+          var p = probs[ws[t]] || 0;
+          exact.push(p);
+          if (p === 0) {
+            problem = '\u201c' + ws[t] + '\u201d cannot follow \u201c' + ws.slice(0, t).join(' ') +
+              '\u201d in the toy language (possible next words: ' + Object.keys(probs).sort().join(', ') +
+              '), so the exact probability of the sentence is 0. The tiny GPT\u2019s estimates are still shown.';
+            break;
+          }
+        }
+      }
+      setMessage(message, problem ? 'Impossible in the toy language: ' + problem : '');
+      var head = el('tr', {}, [el('th', {scope: 'col', text: 'factor'}),
+                               el('th', {scope: 'col', text: 'exact'}),
+                               el('th', {scope: 'col', text: 'tiny GPT'}),
+                               el('th', {scope: 'col', class: 'lbx-running', text: 'running product (exact)'}),
+                               el('th', {scope: 'col', class: 'lbx-running', text: 'running product (GPT)'})]);
+      table.appendChild(el('thead', {}, [head]));
+      var body = el('tbody');
+      var runE = 1, runM = 1, llE = 0, llM = 0;
+      for (var i = 1; i < ws.length; i++) {
+        var e = i - 1 < exact.length ? exact[i - 1] : null, m = model[i - 1];
+        if (e !== null) { runE *= e; llE += Math.log(e); }
+        runM *= m;
+        llM += Math.log(m);
+        var ctx = ws.slice(0, i).join(' ');
+        body.appendChild(el('tr', {'data-role': 'factor', 'data-word': ws[i], class: e === 0 ? 'lbx-zero' : null}, [
+          el('th', {scope: 'row', class: 'lbx-factor'}, [
+            'P(', el('b', {text: ws[i]}), ' | ', el('span', {class: 'lbx-context', text: ctx}), ')']),
+          el('td', {class: 'lbx-num', 'data-role': 'exact', 'data-value': e === null ? '' : e},
+             e === null ? [el('span', {class: 'lbx-dash', text: '\u2013'})]
+                        : [bar('exact-bar', e, 'lbx-true', 'exact'), el('span', {text: fmtP(e)})]),
+          el('td', {class: 'lbx-num', 'data-role': 'model', 'data-value': m},
+             [bar('model-bar', m, 'lbx-sampled', 'tiny GPT'), el('span', {text: fmtP(m)})]),
+          e === null ? el('td', {class: 'lbx-num lbx-running', 'data-role': 'running-exact', 'data-value': '',
+                                 text: '\u2013'})
+                     : cell('running-exact', runE, fmtP(runE)),
+          cell('running-model', runM, fmtP(runM))]));
+      }
+      table.appendChild(body);
+      var n = ws.length - 1;
+      var complete = exact.length === n;
+      var pE = complete ? runE : 0, llExact = complete ? llE : -Infinity;
+      var pplE = complete ? Math.exp(-llE / n) : Infinity, pplM = Math.exp(-llM / n);
+      function stat(label, role, valueE, textE, valueM, textM) {
+        return el('div', {class: 'lbx-stat'}, [
+          el('span', {class: 'lbx-stat-label', text: label}),
+          el('span', {class: 'lbx-stat-exact', 'data-role': role + '-exact', 'data-value': valueE, text: textE}),
+          el('span', {class: 'lbx-stat-model', 'data-role': role + '-model', 'data-value': valueM, text: textM})]);
+      }
+      summary.appendChild(el('div', {class: 'lbx-stat lbx-stat-head'}, [
+        el('span', {}), el('span', {text: 'exact'}), el('span', {text: 'tiny GPT'})]));
+      summary.appendChild(stat('P(sentence) = product', 'product', pE, fmtP(pE), runM, fmtP(runM)));
+      summary.appendChild(stat('log-likelihood (nats)', 'log-likelihood', llExact, fmtNumber(llExact, 4),
+                               llM, fmtNumber(llM, 4)));
+      summary.appendChild(stat('perplexity (' + n + ' predicted word' + (n === 1 ? '' : 's') + ')', 'perplexity',
+                               pplE, fmtNumber(pplE, 3), pplM, fmtNumber(pplM, 3)));
+    }
+
+    examples.addEventListener('change', function () {
+      if (examples.value) sentence.value = examples.value;
+      update();
+    });
+    sentence.addEventListener('input', update);
+    live.appendChild(el('div', {class: 'lbx-controls'}, [
+      labelled('Sentence (words of the toy language)', sentence),
+      cfg.examples && cfg.examples.length ? labelled('or pick one', examples) : null]));
+    live.appendChild(message);
+    live.appendChild(summary);
+    live.appendChild(el('div', {class: 'lbx-scroll'}, [table]));
+    live.appendChild(el('p', {class: 'lbx-caption', text: 'Each row is one factor P(word | the words before it): ' +
+      'exact (ToyLanguage) and the tiny GPT\u2019s estimate; the running product multiplies them from the top. ' +
+      'The first word is given, as in sequence_log_probs, so the perplexity averages over the words after it.'}));
+    update();
+  };
+
+  // ------------------------------------------------------------------ 3. attention
+  // ColorBrewer "Blues" (also the fallback figure's colour map): one hue, lightness falling with the
+  // weight, so it reads in greyscale and for colour-blind readers
+  var BLUES = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
+               [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];
+  function colour(w) {
+    var x = Math.max(0, Math.min(1, w)) * (BLUES.length - 1), i = Math.min(BLUES.length - 2, Math.floor(x));
+    var f = x - i, c = BLUES[i].map(function (v, j) { return Math.round(v + (BLUES[i + 1][j] - v) * f); });
+    return 'rgb(' + c.join(',') + ')';
+  }
+  function inkOn(w) { return w > 0.55 ? '#fff' : ''; }
+
+  BUILDERS.attention = function (live, cfg, lb) {
+    var gpt = lb.toyGPT, C = gpt.config;
+    var sentence = el('input', {type: 'text', 'data-role': 'sentence', autocomplete: 'off', spellcheck: 'false',
+                                value: cfg.sentence || 'The cat sat on the mat <eos>'});
+    var range = function (n) { var a = []; for (var i = 0; i < n; i++) a.push({value: i, label: String(i)}); return a; };
+    var layer = options(el('select', {'data-role': 'layer'}), range(C.n_layer), cfg.layer || 0);
+    var head = options(el('select', {'data-role': 'head'}), range(C.n_head), cfg.head || 0);
+    var message = el('p', {class: 'lbx-message', 'data-role': 'message', role: 'alert', hidden: true});
+    var wordsBox = el('div', {class: 'lbx-words', 'data-role': 'words'});
+    var readout = el('p', {class: 'lbx-readout', 'data-role': 'readout', 'aria-live': 'polite'});
+    var table = el('table', {class: 'lbx-map', 'data-role': 'map'});
+    var current = null, pinned = null;
+
+    function highlight(q) {
+      Array.prototype.forEach.call(table.querySelectorAll('tr[data-query]'), function (tr) {
+        tr.classList.toggle('lbx-active', q !== null && tr.getAttribute('data-query') === String(q));
+      });
+      Array.prototype.forEach.call(wordsBox.children, function (chip, k) {
+        var w = q === null || !current ? null : current.weights[q][k];
+        chip.classList.toggle('lbx-looker', k === q);
+        chip.style.background = w === null ? '' : colour(w);
+        chip.style.color = w === null ? '' : inkOn(w);
+        chip.setAttribute('data-value', w === null ? '' : w);
+      });
+      if (q === null || !current) {
+        readout.textContent = 'Hover over, focus or tap a word to see where it looks.';
+        return;
+      }
+      var row = current.weights[q], ranked = row.map(function (w, k) { return k; })
+        .filter(function (k) { return k <= q; }).sort(function (a, b) { return row[b] - row[a]; });
+      readout.textContent = '';
+      readout.appendChild(el('b', {text: '\u201c' + current.words[q] + '\u201d'}));
+      readout.appendChild(doc.createTextNode(' (position ' + q + ') looks at: ' + ranked.slice(0, 4).map(function (k) {
+        return current.words[k] + (current.words.indexOf(current.words[k]) !== k ? ' (' + k + ')' : '') +
+          ' ' + row[k].toFixed(2);
+      }).join(', ') + (ranked.length > 4 ? ', \u2026' : '')));
+    }
+
+    function hoverable(node, q) {
+      node.addEventListener('mouseenter', function () { highlight(q); });
+      node.addEventListener('mouseleave', function () { highlight(pinned); });
+      node.addEventListener('focus', function () { highlight(q); });
+      node.addEventListener('blur', function () { highlight(pinned); });
+      node.addEventListener('click', function () { pinned = pinned === q ? null : q; highlight(pinned); });
+    }
+
+    function update() {
+      var ws = words(sentence.value), att;
+      table.textContent = '';
+      wordsBox.textContent = '';
+      current = null;
+      pinned = null;
+      try {
+        att = gpt.attention(ws);
+      } catch (err) {
+        setMessage(message, 'Cannot show that sentence: ' + errorText(err) + '.');
+        readout.textContent = '';
+        return;
+      }
+      setMessage(message, '');
+      var L = parseInt(layer.value, 10), H = parseInt(head.value, 10);
+      current = {words: ws, weights: att[L][H]};
+      ws.forEach(function (w, k) {
+        var chip = el('button', {type: 'button', class: 'lbx-chip', 'data-role': 'word', 'data-index': k, text: w,
+                                 'aria-label': 'where \u201c' + w + '\u201d (position ' + k + ') looks'});
+        hoverable(chip, k);
+        wordsBox.appendChild(chip);
+      });
+      var headRow = el('tr', {}, [el('th', {class: 'lbx-corner', scope: 'col'}, [
+        el('span', {text: 'query \u2193 key \u2192'})])]);
+      ws.forEach(function (w, k) {
+        headRow.appendChild(el('th', {scope: 'col', class: 'lbx-key-label', 'data-role': 'key-label',
+                                      'data-index': k}, [el('span', {text: w})]));
+      });
+      table.appendChild(el('thead', {}, [headRow]));
+      var body = el('tbody');
+      ws.forEach(function (w, q) {
+        var label = el('th', {scope: 'row', class: 'lbx-query-label', 'data-role': 'query-label', 'data-index': q,
+                              tabindex: 0, text: w});
+        hoverable(label, q);
+        var tr = el('tr', {'data-query': q}, [label]);
+        ws.forEach(function (_, k) {
+          var v = current.weights[q][k], masked = k > q;
+          var td = el('td', {class: 'lbx-cell' + (masked ? ' lbx-masked' : ''), 'data-role': 'cell',
+                             'data-query': q, 'data-key': k, 'data-value': v, 'data-masked': masked || null,
+                             title: masked ? 'masked: \u201c' + w + '\u201d cannot see a later word'
+                                           : '\u201c' + w + '\u201d \u2192 \u201c' + ws[k] + '\u201d: ' + v.toFixed(3),
+                             text: masked ? '' : v.toFixed(2).replace(/^0\./, '.')});
+          if (!masked) {
+            td.style.background = colour(v);
+            td.style.color = inkOn(v);
+            td.addEventListener('mouseenter', function () { highlight(q); });
+            td.addEventListener('mouseleave', function () { highlight(pinned); });
+          }
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      table.appendChild(body);
+      highlight(null);
+    }
+
+    [layer, head].forEach(function (c) { c.addEventListener('change', update); });
+    sentence.addEventListener('input', update);
+    live.appendChild(el('div', {class: 'lbx-controls'}, [
+      labelled('Sentence (words of the toy language)', sentence),
+      el('div', {class: 'lbx-pair'}, [labelled('Layer', layer), labelled('Head', head)])]));
+    live.appendChild(message);
+    live.appendChild(wordsBox);
+    live.appendChild(readout);
+    live.appendChild(el('div', {class: 'lbx-scroll', tabindex: 0, 'aria-label': 'attention map'}, [table]));
+    live.appendChild(el('p', {class: 'lbx-caption', text: 'Row: the word that looks (query); column: the word ' +
+      'it looks at (key). Each row adds up to 1; the empty upper triangle is the future, hidden by the ' +
+      'causal mask.'}));
+    update();
+  };
+
+  // ------------------------------------------------------------------ start
+  root.llmBookExplorers = {mountAll: mountAll, version: 1};
+  if (doc.readyState === 'loading') doc.addEventListener('DOMContentLoaded', function () { mountAll(doc); });
+  else mountAll(doc);
+})(typeof window !== 'undefined' ? window : this);
