@@ -23,12 +23,35 @@ SOLUTION``), unbalanced markers, or a notebook that is not valid JSON with a
 list of cells are refused with an error naming the notebook, the cell and the
 line; nothing is written until every notebook has passed.
 
+The prose answers go too.  From a chapter's ``## Exercises`` heading to the
+end of the notebook (its *Going further* part included), every
+``<details>`` block of a Markdown cell (``<details><summary>Answer</summary>
+...</details>``, the answers the website hides behind a click) is replaced by
+the line ``ANSWER_STUB`` ("*Answer this one yourself; your teacher has the
+answer.*").  The sentence that tells readers of the book "the solutions are
+hidden on the website: click to reveal them" becomes ``EDITION_SENTENCE``,
+which says what holds in this edition.  :func:`replace_answers` is the one
+place that finds these blocks (the slides use it too).
+
     python -m llm_book.classroom student-edition OUT_DIR [--book book/]
 
-``nbgrader-course`` writes an nbgrader course, one autograded assignment per chapter with exercises
-(see :mod:`llm_book.nbgrader_course`):
+The four sub-commands:
 
-    python -m llm_book.classroom nbgrader-course COURSE_DIR [--book book/] [--force]
+``student-edition``
+    the notebooks with every solution and answer replaced by a stub (above).
+``nbgrader-course``
+    an nbgrader course, one autograded assignment per chapter with exercises
+    (:mod:`llm_book.nbgrader_course`)::
+
+        python -m llm_book.classroom nbgrader-course COURSE_DIR [--book book/] [--force] [--chapter-url T]
+``student-site``
+    the website built from the student edition (:mod:`llm_book.student_site`)::
+
+        python -m llm_book.classroom student-site OUT [--root .] [--repository-url URL --branch B]
+``slides``
+    every chapter as an offline reveal.js deck (:mod:`llm_book.slides`)::
+
+        python -m llm_book.classroom slides OUT [--book book]
 """
 
 from __future__ import annotations
@@ -46,6 +69,15 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", 'raise NotImplementedError("write your solution here")']
 MARKDOWN_STUB = ["*Write your answer here.*"]
+ANSWER_STUB = "*Answer this one yourself; your teacher has the answer.*"
+EDITION_SENTENCE = "This edition has no solutions: write yours in each exercise cell and run it."
+
+# A <details> block (an answer the website hides behind a click), wherever it starts and ends.
+DETAILS = re.compile(r"<details\b.*?</details\s*>", re.IGNORECASE | re.DOTALL)
+# "The solutions are hidden on the website: click to reveal them, but try first." and its variants.
+HIDDEN_SENTENCE = re.compile(r"(?:The\s+s|S)olutions\s+are\s+hidden\s+on\s+the\s+website"
+                             r"(?:\s*[:;]\s*(?:click\s+to\s+reveal\s+them,?\s+but\s+)?try\s+first)?\.")
+EXERCISES_HEADING = re.compile(r"^##[ \t]+(?:[\d.]+[ \t]+)?Exercises\b", re.IGNORECASE | re.MULTILINE)
 
 # A marker line: only the marker (and an optional note after it) on its line.
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<kind>BEGIN|END)[ \t_]+SOLUTION\b.*$", re.IGNORECASE)
@@ -115,6 +147,18 @@ def strip_solutions(source: str, *, markdown: bool = False) -> str:
     return result
 
 
+def replace_answers(text: str, stub: str = ANSWER_STUB) -> str:
+    """``text`` with every ``<details>`` block replaced by ``stub`` (a Markdown line; "" drops them)."""
+    return DETAILS.sub(stub, text)
+
+
+def _student_markdown(source: str, in_exercises: bool) -> str:
+    """A Markdown cell's text as the student edition shows it: the sentence about answers hidden on the
+    website rewritten; in the Exercises part, every ``<details>`` answer replaced by ``ANSWER_STUB``."""
+    source = HIDDEN_SENTENCE.sub(EDITION_SENTENCE, source)
+    return replace_answers(source) if in_exercises else source
+
+
 def has_solution(cell: dict) -> bool:
     """Whether a code or Markdown cell holds a solution marker (in any of the spellings recognised)."""
     if cell.get("cell_type") not in ("code", "markdown"):
@@ -149,6 +193,7 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
         raise ValueError(f"{name} is not a notebook: expected a JSON object with a list of `cells`, "
                          f"found {found}")
     nb = copy.deepcopy(nb)
+    in_exercises = False
     for index, cell in enumerate(nb["cells"]):
         _check_cell(cell, index, name)
         kind, source = cell.get("cell_type"), _source_text(cell.get("source", ""))
@@ -161,6 +206,14 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
             stripped = strip_solutions(source, markdown=kind == "markdown")
         except ValueError as err:
             raise ValueError(f"{name}, cell {index} ({kind}): {err}") from None
+        if kind == "markdown":
+            heading = EXERCISES_HEADING.search(stripped)
+            if heading and not in_exercises:  # answers after the heading, in this cell and the next ones
+                in_exercises = True
+                start = heading.start()
+                stripped = _student_markdown(stripped[:start], False) + _student_markdown(stripped[start:], True)
+            else:
+                stripped = _student_markdown(stripped, in_exercises)
         if stripped == source:
             continue
         lines = [text + ending for text, ending in _lines(stripped)]

@@ -44,7 +44,11 @@ CHAIN_RULE_EXAMPLES = (
     "The fox sat on the mat <eos>",
     "The cats that the dog chased sleeps <eos>",
 )
-TEMPERATURE_RANGE = (0.1, 10.0)   # the temperature slider's range (log scale)
+TEMPERATURE_RANGE = (0.1, 10.0)   # the temperature slider's range
+# The fallback figures are narrow (at most FALLBACK_WIDTH inches), so that on a phone, scaled to the
+# screen's width, their text stays readable (about 10 px), and drawn at FALLBACK_DPI for sharp print.
+FALLBACK_WIDTH = 4.8
+FALLBACK_DPI = 150
 MAX_SAMPLES = 20
 
 # Runs after engine.js and explorers.js in a notebook output: loads the inlined model (once per page)
@@ -86,7 +90,8 @@ class Explorer:
         return (f'<div class="llm-book-explorer" data-explorer="{self.kind}" '
                 f'data-config="{html.escape(config)}">'
                 f'<figure class="llm-book-fallback"><img src="data:image/png;base64,{png}" alt="{alt}">'
-                f'<figcaption>{alt} (A static picture: the live explorer needs JavaScript.)</figcaption>'
+                f'<figcaption>{alt}. (A static picture of its first setting; the live explorer appears when '
+                f'JavaScript runs: in Jupyter, run the cell.)</figcaption>'
                 f'</figure></div>')
 
     def to_html(self) -> str:
@@ -153,7 +158,7 @@ def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=FALLBACK_DPI, metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -226,7 +231,7 @@ def _sampling_figure(words, before, after, exact, vocab, temperature, top_k, top
     true = exact if exact is not None else [0.0] * len(vocab)
     order = sorted(range(len(vocab)), key=lambda i: (-after[i], -before[i], i))
     shown = [i for rank, i in enumerate(order) if rank < 5 or max(after[i], before[i], true[i]) >= 0.005][:16]
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(shown) + 1.4))
+    fig, ax = plt.subplots(figsize=(FALLBACK_WIDTH, 0.36 * len(shown) + 1.5))
     y = list(range(len(shown)))
     bars = [("sampled from", after, "#0072B2", -0.27, 0.3), ("tiny GPT (T = 1, no filter)", before, "#9ccbe8", 0.02, 0.22)]
     if exact is not None:
@@ -235,17 +240,17 @@ def _sampling_figure(words, before, after, exact, vocab, temperature, top_k, top
         ax.barh([v + offset for v in y], [values[i] for i in shown], height=height, color=colour, label=label)
     for row, i in zip(y, shown):
         ax.text(max(after[i], before[i], true[i]) + 0.004, row, "removed" if after[i] == 0 else f"{after[i]:.3f}",
-                va="center", fontsize=8, color="#5a6272" if after[i] == 0 else "#1d2330")
-    ax.set_yticks(y, [vocab[i] for i in shown])
+                va="center", fontsize=8.5, color="#5a6272" if after[i] == 0 else "#1d2330")
+    ax.set_yticks(y, [vocab[i] for i in shown], fontsize=9)
     for tick, i in zip(ax.get_yticklabels(), shown):
         if after[i] == 0:
             tick.set_color("#9aa3b2")
     ax.invert_yaxis()
-    ax.set_xlim(0, max(max(after), max(before), max(true)) * 1.18)
+    ax.set_xlim(0, max(max(after), max(before), max(true)) * 1.3)
     ax.set_xlabel("probability of the next word")
     ax.spines[["top", "right"]].set_visible(False)
     settings = f"T = {temperature:g}, top-k = {top_k or 'off'}, top-p = {'off' if top_p == 1 else f'{top_p:g}'}"
-    ax.set_title(f"Next word after {' '.join(words)!r} ({settings})", fontsize=10)
+    ax.set_title(f"Next word after {' '.join(words)!r}\n({settings})", fontsize=9.5)
     ax.legend(fontsize=8, loc="lower right", frameon=False)
     fig.tight_layout()
     return fig
@@ -266,8 +271,10 @@ def chain_rule_explorer(sentence: str | Sequence[str] = "The cat sat on the",
     """
     import torch
 
+    import matplotlib.pyplot as plt
+
+    from llm_book.plotting import plot_chain_rule
     from llm_book.probability import sequence_log_probs
-    from llm_book.widgets import chain_rule_figure
 
     model, tokenizer, language = _toy()
     words = _words(sentence, "sentence", 2, model.config.block_size)
@@ -285,7 +292,14 @@ def chain_rule_explorer(sentence: str | Sequence[str] = "The cat sat on the",
     exact = language.conditional_probs(words)
     with torch.no_grad():
         model_probs = sequence_log_probs(model, torch.tensor([tokenizer.encode(words)]))[0].exp().tolist()
-    fig = chain_rule_figure(words, _rounded(exact), _rounded(model_probs))
+    fig, ax = plt.subplots(figsize=(FALLBACK_WIDTH, 4.4))
+    plot_chain_rule(words, _rounded(exact), ax=ax, model_conditionals=_rounded(model_probs),
+                    title="exact (ToyLanguage) and the tiny GPT's estimate")
+    for axis in fig.axes:
+        axis.tick_params(labelsize=8)
+    fig.axes[0].legend(loc="upper left", fontsize=8, frameon=False)   # in one column: the figure is narrow
+    fig.axes[0].title.set_fontsize(9.5)
+    fig.tight_layout()
     config = {"sentence": " ".join(words), "examples": list(examples)}
     return Explorer("chain-rule", config, _png(fig),
                     f"the chain rule on {' '.join(words)!r}: P = {math.prod(exact):.4g} exact, "
@@ -320,7 +334,8 @@ def attention_explorer(sentence: str | Sequence[str] = "The cat sat on the mat <
     with torch.no_grad():
         weights = model(torch.tensor([tokenizer.encode(words)]), output_attentions=True).attentions[layer][0, head]
     rounded = [_rounded(row) for row in weights.tolist()]
-    fig, ax = plt.subplots(figsize=(0.55 * len(words) + 2.6, 0.45 * len(words) + 1.6))
+    side = min(FALLBACK_WIDTH, 0.3 * len(words) + 1.6)
+    fig, ax = plt.subplots(figsize=(side, min(FALLBACK_WIDTH, 0.28 * len(words) + 1.4)))
     plot_attention(rounded, words, ax=ax, vmax=1.0, annotate=False, cmap="Blues",
                    title=f"tiny GPT, layer {layer}, head {head}")
     future = np.ma.masked_where(~np.triu(np.ones((len(words),) * 2, dtype=bool), 1), np.ones((len(words),) * 2))

@@ -10,12 +10,15 @@ so no solution can reach a slide, and marks each cell with
   ``MAX_WORDS`` words; a lead-in ending with ":" keeps the list it introduces);
   the rest of the text becomes speaker notes (press S);
 * Markdown without a heading becomes speaker notes; ``<details>`` blocks
-  (answers the site hides behind a click) are left out;
+  (answers the site hides behind a click) are left out
+  (:func:`llm_book.classroom.replace_answers`), and a list right under a
+  heading (a summary) shows the first sentence of each item, the whole list
+  going to the notes;
 * each section and subsection shows its key figure, the first image output
   in it, without the code that drew it;
 * code is left out unless it is the point: the first cell of a section that
   is a definition (top-level ``def``/``class`` blocks make up at least half of
-  its code lines) of at most ``MAX_CODE_LINES`` code lines, whose definitions
+  its code lines; at most ``MAX_CODE_LINES`` lines of them), whose definitions
   (not the code around them that runs and prints) are shown on a sub-slide of
   their own without outputs; never the Colab setup cell, cells
   hidden on the website, exercise cells or any code in an Exercises section.
@@ -39,11 +42,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from llm_book.classroom import _is_same_or_inside, _read_notebook, _source_text, has_solution, student_notebook
+from llm_book.classroom import (ANSWER_STUB, _is_same_or_inside, _read_notebook, _source_text, has_solution,
+                                replace_answers, student_notebook)
 
 MAX_WORDS = 50
 MAX_TITLE_LIST_WORDS = 120  # the title slide may list the chapter's goals
-MAX_CODE_LINES = 20
+LIST_ITEM_WORDS = 22  # words of a summary item on a slide (its first sentence, cut at a clause if longer)
+MAX_CODE_LINES = 30
+"""At most this many lines of definitions on a code slide (05a's `ArticleSelfAttention` has 21)."""
 LEFT_OUT = ("teachers_guide",)
 IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 FIGURE_TAG = "slides-figure"
@@ -144,6 +150,49 @@ def _shorten(paragraph: str, max_words: int = MAX_WORDS) -> tuple[str, str]:
     return shown, " ".join(sentences[len(kept):])
 
 
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[*-]|\d+\.)[ \t]+")
+
+
+def list_gist(text: str) -> str:
+    """A Markdown list with each item cut to its first sentence (a formula cut in half keeps the item
+    whole), and a long sentence to its clauses within ``LIST_ITEM_WORDS`` words; lines before the first
+    item are dropped."""
+    items: list[list[str]] = []
+    for line in text.splitlines():
+        if _LIST_ITEM.match(line):
+            items.append([line.strip()])
+        elif items and line.strip():
+            items[-1].append(line.strip())
+    out = []
+    for item in items:
+        marker = _LIST_ITEM.match(item[0]).group(0).strip()
+        body = _LIST_ITEM.sub("", " ".join(item), count=1)
+        first = _SENTENCE_END.split(body)[0]
+        if not _balanced(first):
+            first = body
+        out.append(f"{marker} {_clause(first)}")
+    return "\n".join(out)
+
+
+def _balanced(text: str) -> bool:
+    """Whether no formula, code span, bold mark or parenthesis is left open in ``text``."""
+    return (text.count("$") % 2 == 0 and text.count("`") % 2 == 0 and text.count("**") % 2 == 0
+            and text.count("(") == text.count(")"))
+
+
+def _clause(sentence: str, max_words: int = LIST_ITEM_WORDS) -> str:
+    """A long sentence cut after its last clause (at ``:``, ``;`` or ``,``) that ends within ``max_words``
+    words and leaves nothing open (else after its first such clause), with an ellipsis; the sentence
+    itself when it is short or has no such cut."""
+    if len(sentence.split()) <= max_words:
+        return sentence
+    cuts = [m.start() for m in re.finditer(r"[:;,](?=\s)", sentence)
+            if _balanced(sentence[:m.start()]) and len(sentence[:m.start()].split()) >= 4]
+    within = [c for c in cuts if len(sentence[:c].split()) <= max_words]
+    cut = within[-1] if within else cuts[0] if cuts else None  # else the shortest clause that is longer
+    return sentence if cut is None else sentence[:cut] + " …"
+
+
 def split_heading_cell(text: str, max_words: int = MAX_WORDS, list_words: int | None = None) -> tuple[str, str]:
     """Split a heading cell into what the slide shows (the heading and its first paragraph,
     shortened to ``max_words``; a lead-in ending with ":" keeps its list if both together have at
@@ -157,6 +206,8 @@ def split_heading_cell(text: str, max_words: int = MAX_WORDS, list_words: int | 
     if tail.strip():
         heading, rest = first_line, [tail.strip(), *rest]
     shown = [heading]
+    if rest and _LIST_ITEM.match(rest[0]):  # a list right under the heading (a summary): each item's gist
+        return "\n\n".join([heading, list_gist(rest[0])]), "\n\n".join(rest)
     if rest and not rest[0].lstrip().startswith(("<details", "```", ":::", "|", "$$")):
         lead, cut = _shorten(rest[0], max_words)
         rest = ([cut] if cut else []) + rest[1:]
@@ -191,8 +242,9 @@ def split_at_headings(text: str) -> list[str]:
 
 
 def _slide_markdown(text: str) -> str:
-    """Markdown a slide can show: no ``<details>`` answers, no MyST citations (the deck has no bibliography)."""
-    text = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL | re.IGNORECASE)
+    """Markdown a slide can show: no ``<details>`` answers (nor the student edition's stub for them), no
+    MyST citations (the deck has no bibliography)."""
+    text = replace_answers(text, "").replace(ANSWER_STUB, "")
     return re.sub(r"\s*\{cite(?::\w+)?\}`[^`]*`", "", text).strip()
 
 
@@ -235,12 +287,12 @@ def definitions(source: str) -> str:
 
 def _shows_code(cell: dict) -> bool:
     """Whether a code cell is the point of its section: a definition (its ``def``/``class`` blocks are
-    at least half of its code lines) of at most ``MAX_CODE_LINES`` lines, no exercise, not hidden."""
+    at least half of its code lines, and at most ``MAX_CODE_LINES`` lines), no exercise, not hidden."""
     source = _source_text(cell.get("source", ""))
     tags = set(cell.get("metadata", {}).get("tags", []))
     total, definition = _definition_lines(source)
     return (not tags & SKIPPED_CODE_TAGS and not _is_exercise(cell) and "google.colab" not in source
-            and 0 < total <= MAX_CODE_LINES and 2 * definition >= total)
+            and 0 < definition <= MAX_CODE_LINES and 2 * definition >= total)
 
 
 def _first_image(cell: dict) -> dict | None:

@@ -5,8 +5,9 @@ notebooks *with* solutions as downloads (``_sources/*.ipynb``) and links to
 them from its Colab and repository buttons.  :func:`build_student_site` builds
 the same chapters, figures and explorers from the student edition instead
 (:func:`llm_book.classroom.student_edition`: every solution replaced by its
-stub), so no solution text reaches any built file, pages, downloads or the
-search index.  By default the launch (Colab) and repository buttons are
+stub, every answer in words of the Exercises parts by a line saying that the
+teacher has it), so no solution text reaches any built file, pages, downloads
+or the search index.  By default the launch (Colab) and repository buttons are
 dropped, since they would open the repository's notebooks with solutions; a
 teacher who has pushed the student edition somewhere passes that repository
 (and branch) and the buttons point there.  The teachers' guide is left out;

@@ -3,6 +3,14 @@
 A solution line is *distinctive* when, stripped, it has at least 12 characters
 and occurs nowhere in the student edition (so finding it in a built file means
 a solution leaked, not that the line also sits in the chapter's own text).
+
+The answers in words count too: every ``<details>`` block from a chapter's
+``## Exercises`` heading on (the student edition replaces them by a stub).  A
+page shows them rendered (Markdown marks gone, maths typeset, quotes made
+curly), so what is searched is their *fragments*: the runs of plain words
+(letters, digits, spaces, commas, full stops...) of at least
+``MIN_FRAGMENT`` characters, outside maths and code, that occur nowhere in the
+student edition.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ import json
 import re
 from pathlib import Path
 
-from llm_book.classroom import _MARKER, _lines, _source_text, has_solution, student_notebook
+from llm_book.classroom import (_MARKER, DETAILS, EXERCISES_HEADING, _lines, _source_text, has_solution,
+                                student_notebook)
 
 MIN_LENGTH = 12
+MIN_FRAGMENT = 30
 
 
 def _squash(text: str) -> str:
@@ -42,6 +52,34 @@ def solution_regions(book: Path) -> dict[str, list[list[str]]]:
     return regions
 
 
+def answer_blocks(book: Path) -> dict[str, list[str]]:
+    """For every notebook in ``book``: the text of each ``<details>`` block from its Exercises heading on."""
+    blocks: dict[str, list[str]] = {}
+    for path in sorted(Path(book).glob("*.ipynb")):
+        in_exercises = False
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            text = _source_text(cell["source"])
+            heading = EXERCISES_HEADING.search(text)
+            if heading and not in_exercises:
+                in_exercises, text = True, text[heading.start():]
+            if in_exercises:
+                blocks.setdefault(path.name, []).extend(DETAILS.findall(text))
+    return blocks
+
+
+def fragments(markdown: str) -> list[str]:
+    """The runs of plain words of a piece of Markdown, as a page shows them (see the module docstring)."""
+    text = re.sub(r"<summary>.*?</summary>", "|", markdown, flags=re.S)
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|<[^>]+>|\{[a-z]+\}", "|", text, flags=re.S)  # maths, code, tags
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link shows its text
+    text = re.sub(r"(?m)^[ \t]*(?:\d+\.|[*-])[ \t]+", "|", text).replace("...", "|")  # list marks; an ellipsis
+    text = text.replace("**", "").replace("*", "")
+    runs = re.split(r"[^A-Za-z0-9 ,.;:()]+", _squash(text))
+    return [run.strip(" ,.;:") for run in runs if len(run.strip(" ,.;:")) >= MIN_FRAGMENT]
+
+
 def student_text(book: Path) -> str:
     """All the text of the student edition (sources and outputs), whitespace squashed."""
     parts = []
@@ -66,7 +104,18 @@ def distinctive_lines(book: Path) -> dict[str, list[str]]:
     for name, regions in solution_regions(book).items():
         lines = {_squash(line) for region in regions for line in region}
         found[name] = sorted(line for line in lines if len(line) >= MIN_LENGTH and line not in student)
+    for name, answers in answer_blocks(book).items():
+        words = {f for block in answers for f in fragments(block)}
+        found.setdefault(name, [])
+        found[name] = sorted(set(found[name]) | {f for f in words if f not in student})
     return found
+
+
+def distinctive_answers(book: Path) -> dict[str, list[str]]:
+    """For every notebook: the distinctive fragments of its answers in words only."""
+    student = student_text(book)
+    return {name: sorted({f for block in answers for f in fragments(block) if f not in student})
+            for name, answers in answer_blocks(book).items()}
 
 
 def readable_text(path: Path) -> str | None:

@@ -241,8 +241,41 @@ def _check_sampling_matches_python(explorer, prefix: list[str]) -> dict:
 
 
 def _samples(explorer) -> list[str]:
+    """The continuations shown, once drawn (they follow the bars a moment later)."""
+    explorer.locator("[data-role=samples]:not([data-pending])").wait_for(state="attached", timeout=10000)
     return explorer.locator("[data-role=sample-text]").evaluate_all(
         "els => els.map(e => JSON.parse(e.dataset.words).join(' '))")
+
+
+def _check_marks_against_toy_language(explorer) -> list[bool]:
+    """Every sample's mark (and data-grammatical) says what ToyLanguage says of its words."""
+    from llm_book.language import ToyLanguage
+
+    language = ToyLanguage()
+    _samples(explorer)
+    shown = explorer.locator("[data-role=sample-text]").evaluate_all(
+        "els => els.map(e => [JSON.parse(e.dataset.words), e.dataset.grammatical, e.lastElementChild.textContent])")
+    assert shown
+    verdicts = []
+    for words, grammatical, mark in shown:
+        possible = language.sentence_probability(words) > 0
+        assert grammatical == str(possible).lower(), (words, grammatical)
+        assert mark.strip().startswith("\u2713" if possible else "\u2717"), (words, mark)
+        verdicts.append(possible)
+    return verdicts
+
+
+def _set_slider(explorer, role: str, value: str) -> None:
+    """Step a slider with the keyboard until its readout's data-value is ``value`` (fails if it never is)."""
+    slider = explorer.locator(f"[data-role={role}]")
+    readout = explorer.locator(f"[data-role={role}-value]")
+    slider.focus()
+    slider.press("Home")
+    for _ in range(60):
+        if readout.get_attribute("data-value") == value:
+            return
+        slider.press("ArrowRight")
+    raise AssertionError(f"the {role} slider never reaches {value}")
 
 
 def test_sampling_explorer_computes_what_python_computes(site, browser):
@@ -273,7 +306,7 @@ def test_sampling_explorer_computes_what_python_computes(site, browser):
         assert shown != previous, f"moving {role} changed nothing"
         previous = shown
     assert [explorer.locator(f"[data-role={r}-value]").get_attribute("data-value") for r in steps] == \
-        ["1.58", "3", "0.5"]
+        ["1.75", "3", "0.5"]
     assert sum(v["sampled"] > 0 for v in previous.values()) <= 2               # top-k 3, then top-p 0.5 cuts
 
     # samples: seeded, start with the prefix, change with the seed
@@ -294,15 +327,48 @@ def test_sampling_explorer_computes_what_python_computes(site, browser):
     words = tokenizer.decode(out)
     assert _samples(explorer) == [" ".join(words[: words.index("<eos>") + 1])] * 5
 
-    # a word the model does not know: a clear message, no stale bars
+    # the temperatures of Section 5.7 are on the slider exactly, and the readout shows the value used
+    top_k.press("Home")
+    for value in ("0.5", "0.75", "1.5", "2", "3", "10"):
+        _set_slider(explorer, "temperature", value)
+        assert explorer.locator("[data-role=temperature-value]").inner_text() == value
+        _check_sampling_matches_python(explorer, ["The", "cats", "that"])
+    _set_slider(explorer, "top-p", "0.9")
+    assert explorer.locator("[data-role=top-p-value]").inner_text() == "0.9"
+    # every sample's mark agrees with ToyLanguage: at T = 10 most are impossible, at T = 1 most possible
+    hot = _check_marks_against_toy_language(explorer)
+    _set_slider(explorer, "temperature", "1")
+    _set_slider(explorer, "top-p", "1")
+    explorer.locator("[data-role=prefix]").fill("The")
+    cool = _check_marks_against_toy_language(explorer)
+    assert sum(cool) > sum(hot), (hot, cool)
+    # the numbers beside each bar: the three probabilities, printed (phones cannot hover)
+    row = explorer.locator("[data-role=row][data-word='cat']")
+    assert row.locator("[data-role=value-sampled]").inner_text() == \
+        f"{float(row.locator('[data-role=bar-sampled]').get_attribute('data-value')):.3f}"
+    assert row.locator("[data-role=value-true]").inner_text() == "0.200"
+
+    # a word the model does not know: a clear message in plain words, no stale bars, legend or captions
+    message, results = explorer.locator("[data-role=message]"), explorer.locator("[data-role=results]")
     explorer.locator("[data-role=prefix]").fill("The zebra")
-    message = explorer.locator("[data-role=message]")
-    assert message.is_visible() and "unknown word 'zebra'" in message.inner_text()
-    assert explorer.locator("[data-role=row]").count() == 0
-    # a prefix with no true distribution (ended): the model's bars and a note
+    text = message.inner_text()
+    assert message.is_visible() and "\u201czebra\u201d is not a word of the toy language." in text, text
+    assert "Its 35 words: The, a, bird, birds," in text and "[" not in text and "`" not in text
+    assert explorer.locator("[data-role=row]").count() == 0 and not results.is_visible()
+    explorer.locator("[data-role=prefix]").fill("The Cat")                      # the other capitalisation
+    assert "did you mean \u201ccat\u201d?" in message.inner_text()
+    explorer.locator("[data-role=prefix]").fill("  ")
+    assert message.inner_text() == "Type a prefix: one or more words of the toy language, e.g. \u201cThe\u201d."
+    explorer.locator("[data-role=prefix]").fill(" ".join(["The"] * 16))
+    assert message.inner_text().startswith("That prefix has 16 words; the tiny GPT reads at most 16 words")
+    assert not results.is_visible()
+    # a prefix with no true distribution (ended): the model's bars, a note, and no samples but one note
     explorer.locator("[data-role=prefix]").fill("The cat sat <eos>")
     assert not message.is_visible() and explorer.locator("[data-role=row]").count() > 0
     assert "already ends with the end token" in explorer.locator("[data-role=true-note]").inner_text()
+    assert _samples(explorer) == []
+    assert explorer.locator("[data-role=samples-note]").inner_text().startswith("The text has ended")
+    assert not explorer.locator("[data-role=samples]").is_visible()
     context.close()
     assert not problems, "\n".join(problems)
 
@@ -334,9 +400,29 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
 
     sentence, message = chain.locator("[data-role=sentence]"), chain.locator("[data-role=message]")
     assert not message.is_visible()
+    results = chain.locator("[data-role=results]")
     sentence.fill("The zebra sat")                                            # unknown word
-    assert message.is_visible() and "zebra" in message.inner_text() and "unknown word" in message.inner_text()
-    assert chain.locator("[data-role=factor]").count() == 0
+    assert message.is_visible() and message.inner_text().startswith(
+        "\u201czebra\u201d is not a word of the toy language.\nIts 35 words: The, a, bird,")
+    assert chain.locator("[data-role=factor]").count() == 0 and not results.is_visible()
+    sentence.fill("the cat sat")                                              # capital T
+    assert "starts with \u201cThe\u201d (capital T)" in message.inner_text()
+    sentence.fill("The")
+    assert message.inner_text().startswith("Type at least 2 words") and not results.is_visible()
+    sentence.fill(" ".join(["The", "cat", "sat", "on", "the", "mat", "<eos>"] * 2 + ["The", "cat", "sat"]))
+    assert message.inner_text() == ("That sentence has 17 words; the tiny GPT reads at most 16 words at a time "
+                                    "(its block size): remove 1 word.")
+    sentence.fill("The cats sleeps")                                          # the Chapter 4 text's example
+    assert "\u201csleeps\u201d cannot follow \u201cThe cats\u201d" in message.inner_text()
+    assert chain.locator("tr.lbx-zero [data-role=exact]").get_attribute("data-value") == "0"
+    # a word after the end token: an exact factor of 0, marked, and no factor after it
+    sentence.fill("The cat sat <eos> The cat")
+    assert "already ended with \u201c<eos>\u201d" in message.inner_text()
+    assert chain.locator("[data-role=factor] [data-role=exact]").evaluate_all(
+        "els => els.map(e => e.dataset.value)") == ["0.2", "0.4", "0.2", "0", ""]
+    assert chain.locator("tr.lbx-zero").get_attribute("data-word") == "The"
+    assert chain.locator("tr.lbx-zero [data-role=exact]").inner_text() == "0"
+    assert chain.locator("[data-role=product-exact]").get_attribute("data-value") == "0"
     sentence.fill("The cat mat on the")                                       # impossible continuation
     text = message.inner_text()
     assert "\u201cmat\u201d cannot follow \u201cThe cat\u201d" in text and "possible next words: eats, runs, sat" in text
@@ -366,10 +452,61 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
     assert "\u201csat\u201d" in attention.locator("[data-role=readout]").inner_text()
     attention.locator("[data-role=word][data-index='4']").focus()             # keyboard / tap: the same
     assert attention.locator("[data-role=word][data-index='1']").get_attribute("data-value") != ""
+    # the readout lists only the weights of at least 0.01
+    readout = attention.locator("[data-role=readout]")
+    for q in range(len(words)):
+        attention.locator(f"[data-role=word][data-index='{q}']").focus()
+        listed = [float(x) for x in re.findall(r" (\d\.\d\d)(?:,|$)", readout.inner_text().split("looks at:")[1])]
+        assert listed and min(listed) >= 0.01, readout.inner_text()
+    # a tapped word stays selected when only the layer or head changes
+    attention.locator("[data-role=word][data-index='5']").click()
+    attention.locator("[data-role=layer]").select_option("0")
+    attention.locator("[data-role=head]").select_option("1")
+    attention.locator("[data-role=sentence]").blur()
+    assert "lbx-active" in (attention.locator("tr[data-query='5']").get_attribute("class") or "")
+    assert readout.inner_text().startswith("\u201cmat\u201d (position 5)")
+    amessage = attention.locator("[data-role=message]")
     attention.locator("[data-role=sentence]").fill("The cat flies")
-    assert "unknown word 'flies'" in attention.locator("[data-role=message]").inner_text()
+    assert amessage.inner_text().startswith("\u201cflies\u201d is not a word of the toy language.")
+    assert not attention.locator("[data-role=results]").is_visible()
+    attention.locator("[data-role=sentence]").fill("")
+    assert amessage.inner_text() == ("Type a sentence: one or more words of the toy language, e.g. "
+                                     "\u201cThe cat sat\u201d.")
+    attention.locator("[data-role=sentence]").fill(" ".join(["The"] * 17))
+    assert amessage.inner_text() == ("That sentence has 17 words; the tiny GPT reads at most 16 words at a time "
+                                     "(its block size): remove 1 word.")
+    assert not attention.locator("[data-role=results]").is_visible()
     context.close()
     assert not problems, "\n".join(problems)
+
+
+# What a phone reader must get: every visible control inside the screen and not cut off (a button's text
+# not clipped), and every number readout on one line (a number broken over two lines reads as two numbers).
+PHONE_PROBLEMS = """(e, width) => {
+  const out = [];
+  const shown = x => x.offsetParent !== null && getComputedStyle(x).visibility !== 'hidden';
+  for (const c of e.querySelectorAll('input, select, button')) {
+    if (!shown(c)) continue;
+    const r = c.getBoundingClientRect();
+    if (r.left < 0 || r.right > width + 0.5 || r.width < 8 || r.height < 8)
+      out.push(`control ${c.dataset.role || c.tagName} at ${Math.round(r.left)}..${Math.round(r.right)}`);
+    if (c.tagName === 'BUTTON' && c.scrollWidth > c.clientWidth + 1)
+      out.push(`button ${c.dataset.role} "${c.textContent}" is clipped`);
+  }
+  const numbers = e.querySelectorAll('output, .lbx-stat > span:not(:first-child), .lbx-val, .lbx-chain td, .lbx-cell');
+  for (const n of numbers) {
+    if (!shown(n) || !n.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    const tops = new Set([...range.getClientRects()].filter(q => q.width > 0).map(q => Math.round(q.top)));
+    if (tops.size > 1) out.push(`number "${n.textContent}" (${n.dataset.role || n.className}) wraps`);
+  }
+  return out;
+}"""
+
+
+def _phone_problems(explorer, width: int = 375) -> list[str]:
+    return explorer.evaluate(PHONE_PROBLEMS, width)
 
 
 def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
@@ -380,12 +517,35 @@ def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
         for kind in kinds:
             explorer = _mounted(page, kind)
             explorer.scroll_into_view_if_needed()
-            for control in explorer.locator("input, select, button").all()[:6]:
-                box = control.bounding_box()
-                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, (kind, box)
+            assert not _phone_problems(explorer), (kind, _phone_problems(explorer))
+        sampling = page.locator("div.llm-book-explorer[data-explorer='sampling']")
+        if sampling.count():                                       # the widest readouts: T = 10, tiny numbers
+            sampling.locator("[data-role=prefix]").fill("The cat sat on the")
+            _set_slider(sampling, "temperature", "10")
+            _set_slider(sampling, "top-k", "35")
+            _set_slider(sampling, "top-p", "0.95")
+            _samples(sampling)
+            assert not _phone_problems(sampling), _phone_problems(sampling)
+        chain = page.locator("div.llm-book-explorer[data-explorer='chain-rule']")
+        if chain.count():                                          # long numbers: -12.4302 and the like
+            chain.locator("[data-role=sentence]").fill("The cats sleeps on the mat")
+            assert chain.locator("[data-role=log-likelihood-model]").inner_text().startswith("\u22121")
+            assert not _phone_problems(chain), _phone_problems(chain)
+            chain.locator("[data-role=sentence]").fill("The cat sat <eos> The cat")
+            assert not _phone_problems(chain), _phone_problems(chain)
         attention = page.locator("div.llm-book-explorer[data-explorer='attention']")
         if attention.count():
-            attention.locator("[data-role=sentence]").fill("The cats that the dog chased sleep on the mat <eos>")
+            sentence, hint = attention.locator("[data-role=sentence]"), attention.locator("[data-role=scroll-hint]")
+            box = attention.locator(".lbx-scroll")
+            for n in (7, 9, 10):                                   # these fit the screen: no scrolling
+                sentence.fill(" ".join("The cats that the dog chased sleep on the mat <eos>".split()[:n]))
+                assert box.evaluate("b => b.scrollWidth <= b.clientWidth"), n
+                assert not hint.is_visible(), n
+                assert not _phone_problems(attention), (n, _phone_problems(attention))
+            sentence.fill("The cats that the dog chased sleep on the mat that the bird saw <eos>")
+            assert box.evaluate("b => b.scrollWidth > b.clientWidth") and hint.is_visible()   # says it scrolls
+            assert "lbx-more-right" in attention.locator(".lbx-scroll-wrap").get_attribute("class")
+            sentence.fill("The cats that the dog chased sleep on the mat <eos>")
             attention.locator("[data-role=word][data-index='5']").click()            # a tap pins the word
             assert "chased" in attention.locator("[data-role=readout]").inner_text()
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, chapter

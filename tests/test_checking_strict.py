@@ -16,16 +16,13 @@ import torch
 from checker_helpers import NOT_YET, RIGHT, assert_same_state, global_state, global_state_kept  # noqa: F401
 
 from llm_book.exercises import _checking, check_1_3, check_4_2, check_4_3, check_5_9, check_8_1
+from llm_book.nbgrader_course import HIDDEN_CHECKS, PUBLIC_ONLY
 
 ROOT = Path(__file__).resolve().parents[1]
 
-NO_HIDDEN_INPUTS = {"5.6": "a measurement: two fixed training runs (warm-up 0 and 20) of the chapter's recipe",
-                    "6.8": "a prediction about the chapter's fixed four-sentence document (no inputs)",
-                    "6.10": "the cases are exhaustive: every place, preposition and article of the grammar",
-                    "6.11": "a prediction of four BLEU numbers for the chapter's fixed sentences (no inputs)",
-                    "7.5": "a prediction of token counts for the chapter's fixed tokenizer and texts (no inputs)",
-                    "12.5": "the reader finds the input; the checker computes both norms on it (no inputs)"}
-"""Exercises whose hidden check cannot use other inputs, and why (the teachers' guide lists them)."""
+NO_HIDDEN_INPUTS = PUBLIC_ONLY
+"""Exercises whose hidden check cannot use other inputs, and why (the assignments' test cells have no
+hidden part for them; the teachers' guide lists them)."""
 
 
 def attention(X):
@@ -66,6 +63,51 @@ def test_strict_raises_the_hint_and_prints_nothing(capsys):
 def test_strict_right_answer_prints_and_returns_the_verdict(capsys):
     verdict, out = run(capsys, check_4_2, attention, strict=True)
     assert verdict and out == verdict.message + "\n" and out.startswith(RIGHT)
+
+
+def warning_attention(X):
+    """Right, but warns: torch.tensor() on a tensor (a UserWarning on every call)."""
+    X = torch.tensor(X)
+    return attention(X)
+
+
+def test_strict_mode_keeps_stderr_clean_when_a_right_answer_warns(capsys):
+    """nbgrader gives 0 points to a graded cell that wrote to stderr: in strict mode the warnings go to
+    stdout, once each, after the verdict, and the answer keeps its points."""
+    with pytest.warns(UserWarning):  # the answer does warn, outside a checker
+        warning_attention(torch.ones(2, 2))
+    capsys.readouterr()
+    verdict = check_4_2(warning_attention, strict=True)
+    captured = capsys.readouterr()
+    assert verdict and captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0] == verdict.message and lines[0].startswith(RIGHT)
+    assert len(lines) == 2 and lines[1].startswith("warning (not counted against you): UserWarning: ")
+
+
+def test_strict_mode_sends_the_readers_stderr_to_stdout(capsys):
+    def noisy(X):
+        print("debugging", file=sys.stderr)
+        return attention(X)
+
+    verdict = check_4_2(noisy, strict=True)
+    captured = capsys.readouterr()
+    assert verdict and captured.err == "" and "debugging" in captured.out
+    with pytest.raises(AssertionError, match="forgot the scaling"):  # a wrong answer that warns: still 0
+        check_4_2(lambda X: no_scaling(torch.tensor(X)), strict=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and "UserWarning" in captured.out
+
+
+def test_default_mode_leaves_warnings_alone(capsys):
+    with pytest.warns(UserWarning):
+        verdict = check_4_2(warning_attention)
+    assert verdict and capsys.readouterr().out == verdict.message + "\n"
+
+
+def test_every_exercise_is_hidden_or_public_only_not_both():
+    assert not set(HIDDEN_CHECKS) & set(PUBLIC_ONLY)
+    assert all(isinstance(v, str) and v for v in [*HIDDEN_CHECKS.values(), *PUBLIC_ONLY.values()])
 
 
 @pytest.mark.parametrize("answer, phrase", [
@@ -294,3 +336,4 @@ def test_every_book_solution_passes_public_and_hidden_checks(every_exercise):
 def test_hidden_checks_use_inputs_the_student_did_not_see(every_exercise):
     same = {n for n, r in every_exercise.items() if not r["differ"]}
     assert same == set(NO_HIDDEN_INPUTS)
+    assert set(every_exercise) == set(HIDDEN_CHECKS) | set(PUBLIC_ONLY)

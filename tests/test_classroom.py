@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_book.classroom import (MARKDOWN_STUB, STUB, has_solution, main, strip_solutions, student_edition,
-                                student_notebook)
+from llm_book.classroom import (EDITION_SENTENCE, MARKDOWN_STUB, STUB, has_solution, main, strip_solutions,
+                                student_edition, student_notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -54,12 +54,22 @@ def test_every_notebook_is_in_the_edition(edition):
     assert sorted(p.name for p in edition.glob("*.ipynb")) == sorted(p.name for p in BOOK.glob("*.ipynb"))
 
 
+def _without_answers(text: str) -> str:
+    from llm_book.classroom import ANSWER_STUB, HIDDEN_SENTENCE, replace_answers
+    return replace_answers(HIDDEN_SENTENCE.sub("", text).replace(EDITION_SENTENCE, ""), "").replace(ANSWER_STUB, "")
+
+
 def test_only_the_marked_regions_change(edition):
     for original_path in sorted(BOOK.glob("*.ipynb")):
         original, student = load(original_path), load(edition / original_path.name)
         assert original["metadata"] == student["metadata"]
         assert len(original["cells"]) == len(student["cells"])
         for before, after in zip(original["cells"], student["cells"]):
+            if not has_solution(before) and before["cell_type"] == "markdown" and before != after:
+                # only the answers in words (<details>) and the sentence about the website may change
+                assert {**before, "source": ""} == {**after, "source": ""}
+                assert _without_answers("".join(before["source"])) == _without_answers("".join(after["source"]))
+                continue
             if not has_solution(before):
                 assert before == after, f"{original_path.name}: a cell without a solution changed"
                 continue
@@ -427,3 +437,57 @@ def test_cli_writes_markdown_and_code_stubs(tmp_path, capsys):
     cells = load(tmp_path / "out" / "a.ipynb")["cells"]
     assert cells[0]["source"] == MARKDOWN_STUB[0] + "\n"   # a string stays a string
     assert [line.strip() for line in cells[1]["source"].splitlines()][1:] == STUB
+
+
+# ---------------------------------------------------------------- answers in words, and what the edition says
+
+def _markdown(text: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def test_answers_after_the_exercises_heading_become_a_stub():
+    from llm_book.classroom import ANSWER_STUB
+    nb = {"cells": [
+        _markdown("## 1.1 A section\n\n<details><summary>Aside</summary>kept: not an answer</details>\n"),
+        _markdown("## Summary\n\nshort\n\n## Exercises\n\nIntro. The solutions are hidden on the website: click "
+                  "to reveal them, but try first.\n\n**Exercise 1.1 (easy).** Predict.\n\n"
+                  "<details><summary>Answer to the prediction</summary>\n\nThe secret answer.\n</details>\n"),
+        _markdown("<DETAILS>\n<summary>Answer</summary>\nAnother secret\n</details >\n\n## Going further\n\n"
+                  "<details><summary>Answer</summary>A third secret</details>"),
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    out = student_notebook(nb)
+    texts = ["".join(c["source"]) for c in out["cells"]]
+    assert "kept: not an answer" in texts[0]  # before the Exercises heading: untouched
+    assert "secret" not in "".join(texts) and "<details" not in "".join(texts[1:]).lower()
+    assert "".join(texts).count(ANSWER_STUB) == 3
+    assert "hidden on the website" not in texts[1] and EDITION_SENTENCE in texts[1]
+    assert texts[1].startswith("## Summary\n\nshort\n\n## Exercises\n\nIntro. " + EDITION_SENTENCE)
+
+
+@pytest.mark.parametrize("sentence", [
+    "The solutions are hidden on the website: click to reveal them, but try first.",
+    "Solutions are hidden on the website; try first.",
+    "The solutions are hidden on the website:\nclick to reveal them, but try first.",
+    "The solutions are hidden on the website.",
+])
+def test_every_wording_of_the_hidden_solutions_sentence_is_rewritten(sentence):
+    nb = {"cells": [_markdown(f"Before. {sentence} After.")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    assert "".join(student_notebook(nb)["cells"][0]["source"]) == f"Before. {EDITION_SENTENCE} After."
+
+
+def test_the_book_student_edition_has_no_answer_and_no_contradiction(tmp_path):
+    from llm_book.classroom import ANSWER_STUB
+    written = student_edition(BOOK, tmp_path / "out")
+    stubs = 0
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert "hidden on the website" not in text, path.name
+        cells = json.loads(text)["cells"]
+        after = False
+        for cell in cells:
+            source = "".join(cell["source"])
+            after = after or (cell["cell_type"] == "markdown" and "## Exercises" in source)
+            if after:
+                assert "<details" not in source.lower(), path.name
+        stubs += text.count(ANSWER_STUB)
+    assert stubs >= 20  # ~20 answers in words across 11 chapters

@@ -120,6 +120,19 @@ def test_fallback_png_is_a_readable_figure_without_version_metadata(explorers):
         assert np.ptp(image[..., :3]) > 0.5                     # something is drawn
 
 
+def test_fallback_figures_stay_readable_on_a_phone(explorers):
+    """At most FALLBACK_WIDTH inches wide: scaled to a 343-pixel phone column, 9-point text stays near 9 px."""
+    from llm_book.explorers import FALLBACK_DPI, FALLBACK_WIDTH
+
+    long = attention_explorer("The cats that the dog chased sleep on the mat that the bird saw <eos>")
+    for explorer in [*explorers.values(), long, sampling_explorer("The cat sat on the", temperature=10)]:
+        image = matplotlib.image.imread(io.BytesIO(explorer.fallback_png), format="png")
+        width_inches = image.shape[1] / FALLBACK_DPI
+        assert width_inches <= FALLBACK_WIDTH + 0.01, (explorer, width_inches)
+        assert 9 / 72 * 343 / width_inches >= 8.9                 # 9-point text, in CSS pixels on the phone
+        assert "in Jupyter, run the cell" in explorer.div_html()  # the caption also fits "still loading"
+
+
 def test_fallback_is_drawn_from_rounded_values(monkeypatch):
     """Values that differ below 1e-3 (another processor's last digits) give the same bytes."""
     import torch

@@ -23,7 +23,8 @@ from urllib.parse import urlparse
 import pytest
 
 from llm_book.classroom import main
-from llm_book.slides import ASSETS, NODE_MODULES, build_slides, slides_notebook, split_heading_cell
+from llm_book.slides import (ASSETS, MAX_CODE_LINES, NODE_MODULES, build_slides, slides_notebook, split_at_headings,
+                             split_heading_cell)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from solution_text import distinctive_lines, leaks  # noqa: E402
@@ -90,6 +91,34 @@ def test_slide_rules():
     assert slides["cells"][4]["source"] == ""  # not the code that drew it
     assert "answer" not in str(slides) and "42" not in str(slides) and "colab" not in str(slides)
     assert slides["metadata"]["title"] == "1. Title" and "widgets" not in slides["metadata"]
+
+
+def test_a_summary_list_shows_the_first_sentence_of_every_item():
+    text = ("## Summary\n\n* **Attention** is $a. b$: rows. More on it.\n* A mask hides the future.\n  Second line."
+            " Another.\n1. Numbered item. Its tail.\n\n## Exercises")
+    shown, notes = split_heading_cell(split_at_headings(text)[0])
+    assert shown == ("## Summary\n\n* **Attention** is $a. b$: rows.\n* A mask hides the future.\n"
+                     "1. Numbered item.")
+    assert "More on it." in notes and "Another." in notes and "Its tail." in notes
+
+
+def test_the_book_decks_keep_the_summaries_and_the_code_that_is_the_point():
+    book = json.loads((BOOK / "04_mathematics.ipynb").read_text(encoding="utf-8"))
+    summary = next(c["source"] for c in slides_notebook(book)["cells"] if c["source"].startswith("## Summary"))
+    source = next("".join(c["source"]) for c in book["cells"] if "".join(c["source"]).startswith("## Summary"))
+    items = [line for line in source.split("## Exercises")[0].splitlines() if line.startswith("* ")]
+    assert len(items) >= 5 and summary.count("\n* ") == len(items)
+    deck = slides_notebook(json.loads((BOOK / "05a_self_attention.ipynb").read_text(encoding="utf-8")))
+    code = [c["source"] for c in deck["cells"] if c["cell_type"] == "code" and c["source"]]
+    assert any(c.startswith("class ArticleSelfAttention") for c in code)
+    assert any(c.startswith("class FixedSelfAttention") for c in code)
+    assert all(len(c.splitlines()) <= MAX_CODE_LINES + 5 for c in code)  # definitions, blank lines between
+
+
+def test_no_deck_says_that_solutions_are_on_the_website():
+    for path in sorted(BOOK.glob("[0-9]*.ipynb")):
+        text = json.dumps(slides_notebook(json.loads(path.read_text(encoding="utf-8")), path.name))
+        assert "hidden on the website" not in text and "<details" not in text.lower(), path.name
 
 
 def test_long_paragraphs_are_cut_at_sentences():

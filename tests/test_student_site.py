@@ -22,7 +22,7 @@ from llm_book.classroom import STUB, main
 from llm_book.student_site import MARKER, build_student_site, stage_sources, student_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from solution_text import distinctive_lines, leaks, readable_text  # noqa: E402
+from solution_text import distinctive_answers, distinctive_lines, leaks, readable_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -59,6 +59,29 @@ def test_the_rule_finds_solution_lines_in_a_rendered_chapter(lines, tmp_path):
     assert len(lines["04_mathematics.ipynb"]) >= 10
     found, _ = leaks(tmp_path, {"04_mathematics.ipynb": lines["04_mathematics.ipynb"]})
     assert len(found) == len(lines["04_mathematics.ipynb"])
+
+
+@pytest.mark.parametrize("chapter", ["08_outlook", "11_assistants"])
+def test_the_rule_finds_the_answers_in_words_and_the_student_edition_has_none(chapter, tmp_path):
+    """The answers behind <details> in the Exercises part are solution text too: rendered with them, a
+    chapter shows every distinctive fragment of its answers; its student edition shows none."""
+    nbconvert = pytest.importorskip("nbconvert")
+    from llm_book.classroom import ANSWER_STUB, student_notebook
+
+    answers = {f"{chapter}.ipynb": distinctive_answers(BOOK)[f"{chapter}.ipynb"]}
+    assert len(answers[f"{chapter}.ipynb"]) >= 10
+    nb = json.loads((BOOK / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+    for name, notebook in [("book", nb), ("student", student_notebook(nb))]:
+        source = tmp_path / f"{name}.ipynb"
+        source.write_text(json.dumps(notebook), encoding="utf-8")
+        body, _ = nbconvert.HTMLExporter().from_filename(str(source))
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{chapter}.html").write_text(body, encoding="utf-8")
+    found, _ = leaks(tmp_path / "book", answers)
+    assert len(found) == len(answers[f"{chapter}.ipynb"])
+    found, _ = leaks(tmp_path / "student", answers)
+    assert not found, found
+    assert ANSWER_STUB.strip("*") in (tmp_path / "student" / f"{chapter}.html").read_text(encoding="utf-8")
 
 
 def test_no_solution_line_in_any_built_file(site, lines):

@@ -29,6 +29,12 @@ autograded cells):
   cases are fixed adds cases of its own (through :func:`_hidden_cases`).  An
   answer hard-coded to the public cases then fails.
 
+In strict mode the checker also keeps stderr clean, since nbgrader gives no points to a graded
+cell that wrote anything to stderr: warnings raised while the checker runs (a right answer may
+warn, e.g. ``torch.tensor(t)`` on a tensor) are recorded instead of shown and printed to stdout
+after the verdict (``warning (not counted against you): UserWarning: ...``), and whatever the
+reader's code writes to ``sys.stderr`` goes to stdout.
+
 There is deliberately no global switch (environment variable or context
 manager) for these: the graded cells pass them explicitly, where a teacher
 reads them, and nothing left over in a reader's session can turn the book's
@@ -42,6 +48,7 @@ in the calling thread from a watchdog thread.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ctypes
 import functools
@@ -50,8 +57,10 @@ import math
 import numbers
 import random
 import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -155,8 +164,9 @@ def checker(body: Callable[..., Verdict]) -> Callable[..., Verdict]:
     def run(*args, strict: bool = False, hidden: bool = False, **kwargs) -> Verdict:
         strict, hidden = _check_flag("strict", strict), _check_flag("hidden", hidden)
         token = _HIDDEN.set(hidden)
+        caught: list[warnings.WarningMessage] = []
         try:
-            with _global_state_kept(_seed(SEED)):
+            with _global_state_kept(_seed(SEED)), _quiet_stderr(strict, caught):
                 try:
                     verdict = body(*args, **kwargs)
                     if not isinstance(verdict, Verdict):
@@ -168,14 +178,42 @@ def checker(body: Callable[..., Verdict]) -> Callable[..., Verdict]:
         finally:
             _HIDDEN.reset(token)
         if strict and not verdict:
+            _print_warnings(caught)
             raise AssertionError(verdict.message)
-        return _report(verdict)
+        verdict = _report(verdict)
+        _print_warnings(caught)
+        return verdict
 
     signature = inspect.signature(body)
     flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool)
              for name in ("strict", "hidden")]
     run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *flags])
     return run
+
+
+@contextmanager
+def _quiet_stderr(strict: bool, caught: list) -> Iterator[None]:
+    """In strict mode: record warnings into ``caught`` and send ``sys.stderr`` to stdout while the body
+    runs (nbgrader zeroes a graded cell with any stderr output); otherwise do nothing."""
+    if not strict:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as recorded, contextlib.redirect_stderr(sys.stdout):
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in recorded:  # each distinct warning once
+                key = (w.category, str(w.message))
+                if key not in seen:
+                    seen.add(key)
+                    caught.append(w)
+
+
+def _print_warnings(caught: list) -> None:
+    for w in caught:
+        print(f"warning (not counted against you): {w.category.__name__}: {_one_line(w.message, 200)}")
 
 
 # ---------------------------------------------------------------------------

@@ -16,24 +16,31 @@
  * data-role attributes (the tests drive the explorers with exactly these; numbers shown also sit on the
  * elements as data-value, in full precision):
  *   every explorer   status (loading / failure line), message (a clear message when the input cannot be used;
- *                    hidden when empty), live (the live view)
- *   sampling         prefix (text input), examples (select), temperature, top-k, top-p (range inputs),
+ *                    hidden when empty; while it shows, the results below it are hidden), live (the live view),
+ *                    results (everything below the controls and the message), scroll-hint (under a chart that
+ *                    is wider than the screen: "scroll sideways")
+ *   sampling         prefix (text input), examples (select), temperature, top-k, top-p (range inputs; the
+ *                    temperature and top-p sliders step through fixed values: 0.75, 1.5, 3 ... exactly),
  *                    temperature-value, top-k-value, top-p-value (their readouts; data-value: the setting
  *                    used, top-k 0 and top-p 1 mean off), seed (number input), sample (button: draws with the
  *                    next seed), bars (the chart), row (one per word shown, data-word), bar-model (the
  *                    model's distribution at T = 1, no filter), bar-sampled (the distribution actually sampled
- *                    from), bar-true (ToyLanguage's exact one), append-word (button: add the word to the
- *                    prefix), true-note (why no exact distribution is shown), samples (list), sample-text
- *                    (one continuation, data-grammatical "true"/"false")
+ *                    from), bar-true (ToyLanguage's exact one), value-sampled, value-model, value-true (the
+ *                    numbers printed beside those bars), append-word (button: add the word to the prefix),
+ *                    true-note (why no exact distribution is shown), samples (list; data-pending while the
+ *                    samples for the latest setting are still being drawn, a moment after the bars),
+ *                    sample-text (one continuation, data-grammatical "true"/"false"), samples-note (shown
+ *                    instead of samples when the text has ended with <eos>)
  *   chain-rule       sentence (text input), examples (select), factor (one row per predicted word,
- *                    data-word), exact, model (P(w_t | w_<t) in that row; exact is "" after an impossible
- *                    word), exact-bar, model-bar (their bars), running-exact, running-model, product-exact,
- *                    product-model, log-likelihood-exact, log-likelihood-model, perplexity-exact,
- *                    perplexity-model (-Infinity / Infinity when the sentence is impossible)
+ *                    data-word), exact, model (P(w_t | w_<t) in that row; exact is 0 at the first impossible
+ *                    word, a word after <eos> included, and "" after it), exact-bar, model-bar (their bars),
+ *                    running-exact, running-model, product-exact, product-model, log-likelihood-exact,
+ *                    log-likelihood-model, perplexity-exact, perplexity-model (-Infinity / Infinity when the
+ *                    sentence is impossible)
  *   attention        sentence (text input), layer, head (selects), words (the sentence as focusable words),
  *                    word (one of them, data-index), map (the table), key-label, query-label (data-index),
  *                    cell (data-query, data-key, data-value; masked cells have data-masked), readout (what the
- *                    hovered / focused word looks at)
+ *                    hovered / focused / tapped word looks at: the weights of at least 0.01)
  */
 (function (root) {
   'use strict';
@@ -87,15 +94,106 @@
     return x.toFixed(digits).replace('-', '\u2212');
   }
 
-  function errorText(err) {
+  function errorText(err) {  // an engine message, for the rare error the checks below do not catch first
     var m = err && err.message ? err.message : String(err);
-    return m.replace(/^`(prefix|words|prefixWords)` /, '');
+    return m.replace(/^`(prefix|words|prefixWords)` /, 'the words ');
   }
 
-  function setMessage(node, text) {
+  function quote(w) { return '\u201c' + w + '\u201d'; }
+
+  // node.textContent = text (hidden when empty), plus an optional smaller second line (e.g. the vocabulary)
+  function setMessage(node, text, detail) {
     node.textContent = text || '';
+    if (text && detail) node.appendChild(el('span', {class: 'lbx-detail', text: detail}));
     node.hidden = !text;
   }
+
+  // The words a reader typed, checked before the model sees them: '' if fine, else {text, detail} for
+  // setMessage.  what: 'prefix' / 'sentence'; low, high: how many words it may have.
+  function checkWords(ws, vocab, what, low, high, example) {
+    var known = {};
+    vocab.forEach(function (w) { known[w] = true; });
+    if (ws.length < low) {
+      return {text: ws.length ? 'Type at least ' + low + ' words, e.g. ' + quote(example) +
+                                ': the first word is given, the chain rule scores the words after it.'
+                              : 'Type a ' + what + ': ' + (low > 1 ? low + ' or more words' : 'one or more words') +
+                                ' of the toy language, e.g. ' + quote(example) + '.'};
+    }
+    if (ws.length > high) {
+      var extra = ws.length - high;
+      return {text: 'That ' + what + ' has ' + ws.length + ' words; the tiny GPT reads at most 16 words at a ' +
+              'time (its block size)' + (high < 16 ? ' and a prefix needs room for the next word, so a prefix ' +
+              'may have at most ' + high : '') + ': remove ' + extra + ' word' + (extra === 1 ? '' : 's') + '.'};
+    }
+    for (var i = 0; i < ws.length; i++) {
+      if (known[ws[i]]) continue;
+      var w = ws[i], lower = w.toLowerCase(), cap = lower.charAt(0).toUpperCase() + lower.slice(1);
+      var guess = [lower, cap, '<' + lower + '>'].filter(function (g) { return g !== w && known[g]; })[0];
+      return {text: quote(w) + ' is not a word of the toy language' +
+                    (guess ? ' (did you mean ' + quote(guess) + '?)' : '') + '.',
+              detail: 'Its ' + vocab.length + ' words: ' + vocab.join(', ') + '.'};
+    }
+    return '';
+  }
+
+  // Exact P(w_t | w_<t), t >= 1, up to and including the first impossible word (probability 0: a word that
+  // cannot follow, or any word after the end token), and what made it impossible.
+  function exactFactors(lang, ws) {
+    var exact = [];
+    if (ws[0] !== 'The') {
+      return {exact: exact, problem: 'every sentence of the toy language starts with ' + quote('The') +
+              (ws[0] === 'the' ? ' (capital T)' : '') + ', so this one has probability 0'};
+    }
+    for (var t = 1; t < ws.length; t++) {
+      if (ws[t - 1] === lang.eos) {
+        exact.push(0);
+        return {exact: exact, problem: 'the sentence already ended with ' + quote(lang.eos) + ' (word ' + t +
+                '), and no word follows the end token: ' + quote(ws[t]) + ' there has probability 0, and so has the ' +
+                'sentence'};
+      }
+      var probs = lang.nextTokenProbs(ws.slice(0, t)), p = probs[ws[t]] || 0;
+      exact.push(p);
+      if (p === 0) {
+        return {exact: exact, problem: quote(ws[t]) + ' cannot follow ' + quote(ws.slice(0, t).join(' ')) +
+                ' in the toy language (possible next words: ' + Object.keys(probs).sort().join(', ') + '), so the ' +
+                'sentence has probability 0'};
+      }
+    }
+    return {exact: exact, problem: ''};
+  }
+
+  // A wide chart in a box that scrolls sideways; a fade on the right and a hint line while more is hidden.
+  function scroller(content, label) {
+    var box = el('div', {class: 'lbx-scroll', tabindex: 0, 'aria-label': label}, [content]);
+    var wrap = el('div', {class: 'lbx-scroll-wrap'}, [box]);
+    var hint = el('p', {class: 'lbx-scroll-hint', 'data-role': 'scroll-hint', hidden: true,
+                        text: 'Scroll sideways to see the rest \u2192'});
+    function check() {
+      var more = box.scrollWidth - box.clientWidth > 1;
+      wrap.classList.toggle('lbx-more-right', more && box.scrollLeft + box.clientWidth < box.scrollWidth - 1);
+      hint.hidden = !more;
+    }
+    box.addEventListener('scroll', check, {passive: true});
+    root.addEventListener('resize', check);
+    if (root.ResizeObserver) new root.ResizeObserver(check).observe(box);
+    return {node: el('div', {}, [wrap, hint]), check: function () {
+      check();
+      if (root.requestAnimationFrame) root.requestAnimationFrame(check);
+    }};
+  }
+
+  // A range input stepping through fixed values (the configured one added), so every value shown is
+  // exactly the value used: {input, value()}.
+  function stopSlider(role, stops, chosen) {
+    stops = stops.slice();
+    if (stops.indexOf(chosen) < 0) stops.push(chosen);
+    stops.sort(function (a, b) { return a - b; });
+    var input = el('input', {type: 'range', min: 0, max: stops.length - 1, step: 1, 'data-role': role,
+                             value: stops.indexOf(chosen)});
+    return {input: input, value: function () { return stops[parseInt(input.value, 10)]; }};
+  }
+
+  function fmtSetting(x) { return String(Math.round(x * 1e4) / 1e4); }
 
   function bar(role, value, cls, label, full) {  // full: the probability drawn as the whole width
     var pct = Math.max(0, Math.min(1, value / (full || 1))) * 100;
@@ -169,20 +267,23 @@
   // ------------------------------------------------------------------ 1. next token and sampling
   var PREFIXES = ['The', 'The cat', 'The cat sat on the', 'The cats that', 'The cats that the dog chased',
                   'The cat that the dogs chased', 'The bird sat on the'];
+  // the temperature slider's values (0.5, 0.75, 1.5, 2, 3 ... as in Section 5.7, exactly) and top-p's
+  var TEMPERATURES = [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2, 2.5,
+                      3, 4, 5, 7.5, 10];
+  var TOP_PS = [];
+  for (var tp = 1; tp <= 20; tp++) TOP_PS.push(tp / 20);
 
   BUILDERS.sampling = function (live, cfg, lb) {
-    var gpt = lb.toyGPT, lang = lb.toyLanguage, V = gpt.vocab.length;
+    var gpt = lb.toyGPT, lang = lb.toyLanguage, V = gpt.vocab.length, block = gpt.config.block_size;
     var nSamples = cfg.nSamples || 5;
     var prefix = el('input', {type: 'text', 'data-role': 'prefix', value: cfg.prefix || 'The',
                               autocomplete: 'off', spellcheck: 'false'});
     var examples = el('select', {'data-role': 'examples'});
     options(examples, [{value: '', label: 'pick a prefix\u2026'}].concat(
       PREFIXES.map(function (p) { return {value: p, label: p}; })), '');
-    var temperature = el('input', {type: 'range', min: -1, max: 1, step: 0.05, 'data-role': 'temperature',
-                                   value: Math.log10(cfg.temperature || 1).toFixed(2)});
+    var temperature = stopSlider('temperature', TEMPERATURES, cfg.temperature || 1);
     var topK = el('input', {type: 'range', min: 0, max: V, step: 1, 'data-role': 'top-k', value: cfg.topK || 0});
-    var topP = el('input', {type: 'range', min: 0.05, max: 1, step: 0.05, 'data-role': 'top-p',
-                            value: cfg.topP || 1});
+    var topP = stopSlider('top-p', TOP_PS, cfg.topP || 1);
     var tOut = el('output', {'data-role': 'temperature-value'});
     var kOut = el('output', {'data-role': 'top-k-value'});
     var pOut = el('output', {'data-role': 'top-p-value'});
@@ -194,28 +295,34 @@
     var bars = el('div', {class: 'lbx-bars', 'data-role': 'bars'});
     var trueNote = el('p', {class: 'lbx-note', 'data-role': 'true-note', hidden: true});
     var samples = el('ol', {class: 'lbx-samples', 'data-role': 'samples'});
+    var samplesNote = el('p', {class: 'lbx-note', 'data-role': 'samples-note', hidden: true});
+    var samplesCaption = el('p', {class: 'lbx-caption', text: nSamples + ' continuations drawn with these ' +
+      'settings (the same seed gives the same ones; \u2713: the toy language can produce it, \u2717: it cannot):'});
     var legend = el('div', {class: 'lbx-legend', 'aria-hidden': 'true'}, [
       el('span', {}, [el('span', {class: 'lbx-key lbx-sampled'}), 'sampled from (after the settings)']),
       el('span', {}, [el('span', {class: 'lbx-key lbx-model'}), 'tiny GPT (T = 1, no filter)']),
-      el('span', {}, [el('span', {class: 'lbx-key lbx-true'}), 'true (ToyLanguage)'])]);
-
-    // the configured values until a slider moves (a range input snaps to its steps), then the slider's
-    var tValue = cfg.temperature || 1, pValue = cfg.topP || 1;
-    temperature.addEventListener('input', function () {
-      tValue = Math.round(Math.pow(10, parseFloat(temperature.value)) * 100) / 100;
-    });
-    topP.addEventListener('input', function () { pValue = Math.round(parseFloat(topP.value) * 100) / 100; });
+      el('span', {class: 'lbx-legend-true'}, [el('span', {class: 'lbx-key lbx-true'}), 'true (ToyLanguage)'])]);
+    var results = el('div', {'data-role': 'results'});
+    var pending = null;
 
     function settings() {
-      var k = parseInt(topK.value, 10);
-      return {temperature: tValue, topK: k > 0 ? k : null, topP: pValue < 1 ? pValue : null};
+      var k = parseInt(topK.value, 10), p = topP.value();
+      return {temperature: temperature.value(), topK: k > 0 ? k : null, topP: p < 1 ? p : null};
     }
 
     function drawSamples(ws, s) {
+      pending = null;
+      samples.removeAttribute('data-pending');
       samples.textContent = '';
+      var ended = ws[ws.length - 1] === lang.eos;
+      setMessage(samplesNote, ended ? 'The text has ended: nothing is sampled after the end token ' +
+                 quote(lang.eos) + '. Remove it to draw continuations.' : '');
+      samples.hidden = samplesCaption.hidden = ended;
+      if (ended) return;
       var base = parseInt(seed.value, 10);
       if (!(base >= 0 && base <= 4294967295)) {
-        samples.appendChild(el('li', {class: 'lbx-note', text: 'The seed has to be a whole number from 0 to 4294967295.'}));
+        setMessage(samplesNote, 'The seed has to be a whole number from 0 to 4294967295.');
+        samples.hidden = true;
         return;
       }
       for (var i = 0; i < nSamples; i++) {
@@ -224,50 +331,62 @@
         var cont = lb.sampling.sample(ws, {temperature: s.temperature, topK: s.topK, topP: s.topP, seed: sub});
         var all = ws.concat(cont), ok = null;
         try { ok = lang.sentenceProbability(all) > 0; } catch (e) { ok = false; }
-        var ended = cont[cont.length - 1] === '<eos>';
+        var complete = cont[cont.length - 1] === lang.eos;
         samples.appendChild(el('li', {'data-role': 'sample-text', 'data-grammatical': String(ok),
                                       'data-words': JSON.stringify(all)}, [
           el('span', {class: 'lbx-prefix-words', text: ws.join(' ')}), ' ',
           el('span', {class: 'lbx-continuation', text: cont.join(' ')}),
           el('span', {class: ok ? 'lbx-ok' : 'lbx-bad',
-                      title: ok ? (ended ? 'a sentence of the toy language' : 'possible so far')
+                      title: ok ? (complete ? 'a sentence of the toy language' : 'possible so far')
                                 : 'impossible in the toy language',
                       text: ok ? ' \u2713' : ' \u2717 impossible'})]));
       }
     }
 
+    function track(role, value, cls, label, full, text) {
+      return el('span', {class: 'lbx-track'}, [
+        bar('bar-' + role, value, cls, label, full),
+        el('span', {class: 'lbx-val lbx-val-' + role, 'data-role': 'value-' + role, text: text})]);
+    }
+
     function update() {
       var s = settings();
-      tOut.textContent = s.temperature.toFixed(2);
+      tOut.textContent = fmtSetting(s.temperature);
       tOut.setAttribute('data-value', s.temperature);
       kOut.textContent = s.topK ? String(s.topK) : 'off';
       kOut.setAttribute('data-value', s.topK || 0);
-      pOut.textContent = s.topP ? s.topP.toFixed(2) : 'off';
+      pOut.textContent = s.topP ? fmtSetting(s.topP) : 'off';
       pOut.setAttribute('data-value', s.topP || 1);
+      if (pending !== null) { clearTimeout(pending); pending = null; }
       var ws = words(prefix.value);
-      var logits;
-      try {
-        if (!ws.length) throw new Error('type at least one word, e.g. "The"');
-        if (ws.length >= gpt.config.block_size) {
-          throw new Error('the prefix has ' + ws.length + ' words; the tiny GPT reads at most ' +
-                          gpt.config.block_size + ', so a prefix may have 1 to ' +
-                          (gpt.config.block_size - 1) + ' words');
-        }
-        logits = gpt.logits(ws);
-      } catch (err) {
-        setMessage(message, 'Cannot use that prefix: ' + errorText(err));
+      var problem = checkWords(ws, gpt.vocab, 'prefix', 1, block - 1, 'The'), logits;
+      if (!problem) {
+        try { logits = gpt.logits(ws); } catch (err) { problem = {text: 'Cannot use that prefix: ' + errorText(err)}; }
+      }
+      if (problem) {
+        setMessage(message, problem.text, problem.detail);
+        results.hidden = true;
         bars.textContent = '';
         samples.textContent = '';
-        trueNote.hidden = true;
+        samples.removeAttribute('data-pending');
         return;
       }
       setMessage(message, '');
+      results.hidden = false;
       var before = lb.sampling.filterProbs(logits, {temperature: 1});
       var after = lb.sampling.filterProbs(logits, s);
-      var exact = null;
-      try { exact = lang.nextTokenProbs(ws); setMessage(trueNote, ''); } catch (err) {
-        setMessage(trueNote, 'No true distribution here: ' + errorText(err) + '.');
+      var exact = null, check = exactFactors(lang, ws);
+      if (check.problem) {
+        setMessage(trueNote, 'No true distribution after this prefix: ' + check.problem + '. The bars show ' +
+                   'the tiny GPT\u2019s guesses all the same.');
+      } else if (ws[ws.length - 1] === lang.eos) {
+        setMessage(trueNote, 'No true distribution: the text already ends with the end token ' + quote(lang.eos) +
+                   ', and nothing follows it in the toy language. The bars show the tiny GPT\u2019s guesses.');
+      } else {
+        exact = lang.nextTokenProbs(ws);
+        setMessage(trueNote, '');
       }
+      legend.querySelector('.lbx-legend-true').hidden = !exact;
       var order = gpt.vocab.map(function (_, i) { return i; });
       order.sort(function (a, b) { return after[b] - after[a] || before[b] - before[a] || a - b; });
       var shown = order.filter(function (i, rank) {
@@ -281,8 +400,9 @@
       var full = [0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.8, 1].filter(function (f) { return f >= top - 1e-12; })[0] || 1;
       bars.textContent = '';
       bars.appendChild(el('div', {class: 'lbx-row lbx-scale', 'aria-hidden': 'true'}, [
-        el('span'), el('span', {class: 'lbx-scale-line'}, [el('span', {text: '0'}), el('span', {text: String(full)})]),
-        el('span')]));
+        el('span'), el('span', {class: 'lbx-track'}, [
+          el('span', {class: 'lbx-scale-line'}, [el('span', {text: '0'}), el('span', {text: String(full)})]),
+          el('span')])]));
       shown.forEach(function (i) {
         var w = gpt.vocab[i], t = exact ? (exact[w] || 0) : null, removed = after[i] === 0;
         var add = el('button', {type: 'button', class: 'lbx-word', 'data-role': 'append-word', 'data-word': w,
@@ -291,14 +411,12 @@
           prefix.value = ws.concat([w]).join(' ');
           update();
         });
-        var tracks = [bar('bar-sampled', after[i], 'lbx-sampled', 'sampled from', full),
-                      bar('bar-model', before[i], 'lbx-model', 'tiny GPT', full)];
-        if (t !== null) tracks.push(bar('bar-true', t, 'lbx-true', 'true', full));
+        var tracks = [track('sampled', after[i], 'lbx-sampled', 'sampled from', full,
+                            removed ? 'removed' : fmtP(after[i])),
+                      track('model', before[i], 'lbx-model', 'tiny GPT', full, fmtP(before[i]))];
+        if (t !== null) tracks.push(track('true', t, 'lbx-true', 'true', full, fmtP(t)));
         bars.appendChild(el('div', {class: 'lbx-row' + (removed ? ' lbx-removed' : ''), 'data-role': 'row',
-                                    'data-word': w}, [
-          add,
-          el('span', {class: 'lbx-tracks'}, tracks),
-          el('span', {class: 'lbx-num', text: removed ? 'removed' : fmtP(after[i])})]));
+                                    'data-word': w}, [add, el('span', {class: 'lbx-tracks'}, tracks)]));
       });
       var hidden = order.filter(function (i) { return shown.indexOf(i) < 0; });
       if (hidden.length) {
@@ -308,14 +426,16 @@
         bars.appendChild(el('p', {class: 'lbx-note', text: hidden.length + ' more words, none above ' + fmtP(most) +
                                   ' in any of the three distributions, are not drawn.'}));
       }
-      drawSamples(ws, s);
+      // the samples a moment later (up to 5 x 15 forward passes): the bars answer each keystroke at once
+      samples.setAttribute('data-pending', 'true');
+      pending = setTimeout(function () { drawSamples(ws, s); }, 40);
     }
 
     examples.addEventListener('change', function () {
       if (examples.value) prefix.value = examples.value;
       update();
     });
-    [prefix, temperature, topK, topP, seed].forEach(function (c) { c.addEventListener('input', update); });
+    [prefix, temperature.input, topK, topP.input, seed].forEach(function (c) { c.addEventListener('input', update); });
     sampleButton.addEventListener('click', function () {
       var v = parseInt(seed.value, 10);
       seed.value = String(v >= 0 && v < 4294967295 ? v + 1 : 0);
@@ -325,21 +445,21 @@
     live.appendChild(el('div', {class: 'lbx-controls'}, [
       labelled('Prefix (words of the toy language)', prefix),
       labelled('or pick one', examples),
-      labelled('Temperature', temperature, [tOut]),
+      labelled('Temperature', temperature.input, [tOut]),
       labelled('Top-k (0: off)', topK, [kOut]),
-      labelled('Top-p (1: off)', topP, [pOut])]));
+      labelled('Top-p (1: off)', topP.input, [pOut])]));
     live.appendChild(message);
-    live.appendChild(el('p', {class: 'lbx-caption', text: 'Next word: the tiny GPT\u2019s distribution ' +
+    results.appendChild(el('p', {class: 'lbx-caption', text: 'Next word: the tiny GPT\u2019s distribution ' +
                               'beside the true one. Click a word to add it to the prefix.'}));
-    live.appendChild(legend);
-    live.appendChild(bars);
-    live.appendChild(trueNote);
-    live.appendChild(el('div', {class: 'lbx-controls lbx-sample-controls'}, [
+    results.appendChild(legend);
+    results.appendChild(bars);
+    results.appendChild(trueNote);
+    results.appendChild(el('div', {class: 'lbx-controls lbx-sample-controls'}, [
       labelled('Seed', seed), sampleButton]));
-    live.appendChild(el('p', {class: 'lbx-caption', text: nSamples + ' continuations drawn with these settings ' +
-                              '(the same seed gives the same ones; \u2713: the toy language can produce it, ' +
-                              '\u2717: it cannot):'}));
-    live.appendChild(samples);
+    results.appendChild(samplesCaption);
+    results.appendChild(samples);
+    results.appendChild(samplesNote);
+    live.appendChild(results);
     update();
   };
 
@@ -354,50 +474,33 @@
     var message = el('p', {class: 'lbx-message', 'data-role': 'message', role: 'alert', hidden: true});
     var summary = el('div', {class: 'lbx-summary'});
     var table = el('table', {class: 'lbx-chain'});
+    var scroll = scroller(table, 'the factors of the chain rule');
+    var results = el('div', {'data-role': 'results'});
 
     function cell(role, value, text) {
       return el('td', {class: 'lbx-num', 'data-role': role, 'data-value': value, text: text});
     }
 
     function update() {
-      var ws = words(sentence.value);
+      var ws = words(sentence.value), model;
       table.textContent = '';
       summary.textContent = '';
-      if (ws.length < 2) {
-        setMessage(message, 'Type at least two words: the first word is given, the chain rule scores the ' +
-                   'words after it.');
-        return;
-      }
-      var model;
-      try {
-        model = gpt.conditionalProbs(ws);
-      } catch (err) {
-        setMessage(message, 'Cannot score that sentence: ' + errorText(err) + '.');
-        return;
-      }
-      // exact factors, up to the first impossible word
-      var exact = [], problem = '';
-      if (ws[0] !== 'The') {
-        problem = 'every sentence of the toy language starts with \u201cThe\u201d, so this one has ' +
-                  'probability 0 (the tiny GPT\u2019s estimates of the words after the first are still shown).';
-      } else {
-        for (var t = 1; t < ws.length; t++) {
-          var probs;
-          try { probs = lang.nextTokenProbs(ws.slice(0, t)); } catch (err) {
-            problem = errorText(err) + '.';
-            break;
-          }
-          var p = probs[ws[t]] || 0;
-          exact.push(p);
-          if (p === 0) {
-            problem = '\u201c' + ws[t] + '\u201d cannot follow \u201c' + ws.slice(0, t).join(' ') +
-              '\u201d in the toy language (possible next words: ' + Object.keys(probs).sort().join(', ') +
-              '), so the exact probability of the sentence is 0. The tiny GPT\u2019s estimates are still shown.';
-            break;
-          }
+      var problem = checkWords(ws, gpt.vocab, 'sentence', 2, gpt.config.block_size, 'The cat');
+      if (!problem) {
+        try { model = gpt.conditionalProbs(ws); } catch (err) {
+          problem = {text: 'Cannot score that sentence: ' + errorText(err) + '.'};
         }
       }
-      setMessage(message, problem ? 'Impossible in the toy language: ' + problem : '');
+      if (problem) {
+        setMessage(message, problem.text, problem.detail);
+        results.hidden = true;
+        return;
+      }
+      results.hidden = false;
+      // exact factors, up to and including the first impossible word (0)
+      var check = exactFactors(lang, ws), exact = check.exact;
+      setMessage(message, check.problem ? 'Impossible in the toy language: ' + check.problem + '. The tiny ' +
+                 'GPT\u2019s estimates are still shown.' : '');
       var head = el('tr', {}, [el('th', {scope: 'col', text: 'factor'}),
                                el('th', {scope: 'col', text: 'exact'}),
                                el('th', {scope: 'col', text: 'tiny GPT'}),
@@ -412,22 +515,24 @@
         runM *= m;
         llM += Math.log(m);
         var ctx = ws.slice(0, i).join(' ');
+        var undef = 'undefined: the words before it are already impossible';
         body.appendChild(el('tr', {'data-role': 'factor', 'data-word': ws[i], class: e === 0 ? 'lbx-zero' : null}, [
           el('th', {scope: 'row', class: 'lbx-factor'}, [
             'P(', el('b', {text: ws[i]}), ' | ', el('span', {class: 'lbx-context', text: ctx}), ')']),
           el('td', {class: 'lbx-num', 'data-role': 'exact', 'data-value': e === null ? '' : e},
-             e === null ? [el('span', {class: 'lbx-dash', text: '\u2013'})]
-                        : [bar('exact-bar', e, 'lbx-true', 'exact'), el('span', {text: fmtP(e)})]),
+             e === null ? [el('span', {class: 'lbx-dash', title: undef, text: '\u2013'})]
+                        : [bar('exact-bar', e, 'lbx-true', 'exact'),
+                           el(e === 0 ? 'strong' : 'span', {text: fmtP(e)})]),
           el('td', {class: 'lbx-num', 'data-role': 'model', 'data-value': m},
              [bar('model-bar', m, 'lbx-sampled', 'tiny GPT'), el('span', {text: fmtP(m)})]),
           e === null ? el('td', {class: 'lbx-num lbx-running', 'data-role': 'running-exact', 'data-value': '',
-                                 text: '\u2013'})
+                                 title: undef, text: '\u2013'})
                      : cell('running-exact', runE, fmtP(runE)),
           cell('running-model', runM, fmtP(runM))]));
       }
       table.appendChild(body);
       var n = ws.length - 1;
-      var complete = exact.length === n;
+      var complete = !check.problem;
       var pE = complete ? runE : 0, llExact = complete ? llE : -Infinity;
       var pplE = complete ? Math.exp(-llE / n) : Infinity, pplM = Math.exp(-llM / n);
       function stat(label, role, valueE, textE, valueM, textM) {
@@ -443,6 +548,7 @@
                                llM, fmtNumber(llM, 4)));
       summary.appendChild(stat('perplexity (' + n + ' predicted word' + (n === 1 ? '' : 's') + ')', 'perplexity',
                                pplE, fmtNumber(pplE, 3), pplM, fmtNumber(pplM, 3)));
+      scroll.check();
     }
 
     examples.addEventListener('change', function () {
@@ -454,11 +560,12 @@
       labelled('Sentence (words of the toy language)', sentence),
       cfg.examples && cfg.examples.length ? labelled('or pick one', examples) : null]));
     live.appendChild(message);
-    live.appendChild(summary);
-    live.appendChild(el('div', {class: 'lbx-scroll'}, [table]));
-    live.appendChild(el('p', {class: 'lbx-caption', text: 'Each row is one factor P(word | the words before it): ' +
+    results.appendChild(summary);
+    results.appendChild(scroll.node);
+    results.appendChild(el('p', {class: 'lbx-caption', text: 'Each row is one factor P(word | the words before it): ' +
       'exact (ToyLanguage) and the tiny GPT\u2019s estimate; the running product multiplies them from the top. ' +
       'The first word is given, as in sequence_log_probs, so the perplexity averages over the words after it.'}));
+    live.appendChild(results);
     update();
   };
 
@@ -485,6 +592,8 @@
     var wordsBox = el('div', {class: 'lbx-words', 'data-role': 'words'});
     var readout = el('p', {class: 'lbx-readout', 'data-role': 'readout', 'aria-live': 'polite'});
     var table = el('table', {class: 'lbx-map', 'data-role': 'map'});
+    var scroll = scroller(table, 'attention map');
+    var results = el('div', {'data-role': 'results'});
     var current = null, pinned = null;
 
     function highlight(q) {
@@ -503,7 +612,7 @@
         return;
       }
       var row = current.weights[q], ranked = row.map(function (w, k) { return k; })
-        .filter(function (k) { return k <= q; }).sort(function (a, b) { return row[b] - row[a]; });
+        .filter(function (k) { return k <= q && row[k] >= 0.01; }).sort(function (a, b) { return row[b] - row[a]; });
       readout.textContent = '';
       readout.appendChild(el('b', {text: '\u201c' + current.words[q] + '\u201d'}));
       readout.appendChild(doc.createTextNode(' (position ' + q + ') looks at: ' + ranked.slice(0, 4).map(function (k) {
@@ -520,20 +629,28 @@
       node.addEventListener('click', function () { pinned = pinned === q ? null : q; highlight(pinned); });
     }
 
-    function update() {
+    // keepPin: only the layer or head changed, so a tapped word stays selected
+    function update(keepPin) {
       var ws = words(sentence.value), att;
       table.textContent = '';
       wordsBox.textContent = '';
       current = null;
-      pinned = null;
-      try {
-        att = gpt.attention(ws);
-      } catch (err) {
-        setMessage(message, 'Cannot show that sentence: ' + errorText(err) + '.');
+      if (keepPin !== true || pinned === null || pinned >= ws.length) pinned = null;
+      var problem = checkWords(ws, gpt.vocab, 'sentence', 1, C.block_size, 'The cat sat');
+      if (!problem) {
+        try { att = gpt.attention(ws); } catch (err) {
+          problem = {text: 'Cannot show that sentence: ' + errorText(err) + '.'};
+        }
+      }
+      if (problem) {
+        setMessage(message, problem.text, problem.detail);
+        results.hidden = true;
         readout.textContent = '';
+        pinned = null;
         return;
       }
       setMessage(message, '');
+      results.hidden = false;
       var L = parseInt(layer.value, 10), H = parseInt(head.value, 10);
       current = {words: ws, weights: att[L][H]};
       ws.forEach(function (w, k) {
@@ -573,21 +690,23 @@
         body.appendChild(tr);
       });
       table.appendChild(body);
-      highlight(null);
+      highlight(pinned);
+      scroll.check();
     }
 
-    [layer, head].forEach(function (c) { c.addEventListener('change', update); });
+    [layer, head].forEach(function (c) { c.addEventListener('change', function () { update(true); }); });
     sentence.addEventListener('input', update);
     live.appendChild(el('div', {class: 'lbx-controls'}, [
       labelled('Sentence (words of the toy language)', sentence),
       el('div', {class: 'lbx-pair'}, [labelled('Layer', layer), labelled('Head', head)])]));
     live.appendChild(message);
-    live.appendChild(wordsBox);
-    live.appendChild(readout);
-    live.appendChild(el('div', {class: 'lbx-scroll', tabindex: 0, 'aria-label': 'attention map'}, [table]));
-    live.appendChild(el('p', {class: 'lbx-caption', text: 'Row: the word that looks (query); column: the word ' +
+    results.appendChild(wordsBox);
+    results.appendChild(readout);
+    results.appendChild(scroll.node);
+    results.appendChild(el('p', {class: 'lbx-caption', text: 'Row: the word that looks (query); column: the word ' +
       'it looks at (key). Each row adds up to 1; the empty upper triangle is the future, hidden by the ' +
       'causal mask.'}));
+    live.appendChild(results);
     update();
   };
 
