@@ -11,8 +11,12 @@ the other so that both see the same machine:
   (``conftest.py``; two pytest workers share the two cores).
 
 Nothing is saved except the times, in ``benchmarks/notebook_times.json`` (the
-teachers' guide shows them).  The book's budget, in reader mode on a 2-core
-CPU: at most 30 s per notebook and 240 s for Chapters 1-9 together.
+teachers' guide shows them).  Each run **merges** its results into that file: the
+notebooks it ran get new entries (reader and test seconds, the date measured and
+the machine), every other notebook keeps its entry, so
+``python -m benchmarks.notebooks book/04_mathematics.ipynb`` updates Chapter 4 only.
+The book's budget, in reader mode on a 2-core CPU: at most 30 s per notebook and
+240 s for Chapters 1-9 together.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import platform
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -32,6 +37,21 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_EACH, BUDGET_TOTAL = 30.0, 240.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MODES = {"reader": None, "test": "1"}   # the thread setting each mode gives the kernel
+TIMES_FILE = ROOT / "benchmarks" / "notebook_times.json"
+
+
+def merge_times(old: dict, times: dict[str, dict[str, float]], machine: str, date: str) -> dict:
+    """``old`` (the file's contents, ``{"notebooks": {name: entry}}``) with an entry for each notebook of
+    ``times`` replaced or added: ``{"reader_s", "test_s", "measured" (YYYY-MM-DD), "machine"}``; the other
+    notebooks' entries are kept as they are."""
+    if not isinstance(old, dict) or not isinstance(old.get("notebooks", {}), dict):
+        raise ValueError(f"`old` has to be the contents of notebook_times.json, {{'notebooks': {{...}}}}; "
+                         f"got {type(old).__name__}")
+    entries = dict(old.get("notebooks", {}))
+    for name, t in times.items():
+        entries[name] = {"reader_s": round(t["reader"], 1), "test_s": round(t["test"], 1),
+                         "measured": date, "machine": machine}
+    return {"notebooks": dict(sorted(entries.items()))}
 
 
 def run(path: Path, threads: str | None) -> float:
@@ -77,12 +97,10 @@ def main(argv: list[str]) -> int:
         budget = f"   budget {BUDGET_TOTAL:.0f} s{'' if reader <= BUDGET_TOTAL else '  OVER'}" \
             if label == "chapters 1-9" else ""
         print(f"{label:28} {reader:12.1f} {test:10.1f} {reader / max(test, 1e-9):6.2f}{budget}")
-    if not argv:  # a full run: keep the figures for the teachers' guide
-        (ROOT / "benchmarks" / "notebook_times.json").write_text(json.dumps(
-            {"machine": machine,
-             "seconds": {name: round(t["reader"], 1) for name, t in sorted(times.items())},
-             "test_mode_seconds": {name: round(t["test"], 1) for name, t in sorted(times.items())}},
-            indent=1) + "\n")
+    old = json.loads(TIMES_FILE.read_text()) if TIMES_FILE.is_file() else {}
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    TIMES_FILE.write_text(json.dumps(merge_times(old, times, machine, date), indent=1) + "\n")
+    print(f"merged {len(times)} notebook(s) into {TIMES_FILE.relative_to(ROOT)}")
     return 0
 
 

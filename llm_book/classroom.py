@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)  # every sub-command dispatches to its function
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:  # bad arguments, a missing tool (jupyter-book, npm's files)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unreadable book, unwritable folder, disk full: no traceback, the path named

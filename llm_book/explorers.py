@@ -90,8 +90,8 @@ class Explorer:
         return (f'<div class="llm-book-explorer" data-explorer="{self.kind}" '
                 f'data-config="{html.escape(config)}">'
                 f'<figure class="llm-book-fallback"><img src="data:image/png;base64,{png}" alt="{alt}">'
-                f'<figcaption>{alt}. (A static picture of its first setting; the live explorer appears when '
-                f'JavaScript runs: in Jupyter, run the cell.)</figcaption>'
+                f'<figcaption>{alt}. (A static picture; the live explorer appears once its scripts run: '
+                f'in Jupyter, run the cell.)</figcaption>'
                 f'</figure></div>')
 
     def to_html(self) -> str:

@@ -10,26 +10,33 @@
 An assignment notebook holds the chapter's exercises only, so that autograding takes seconds:
 
 1. a title and a note naming the chapter (locked); with ``--chapter-url`` it links to the chapter's page
-   (a student site), never to the notebooks with solutions;
-2. a setup cell (locked): the statements of the chapter that the exercises use (imports, the toy
+   (a student site), never to the notebooks with solutions; it says how to install the package on one's
+   own machine (``pip install "llm-book[classroom] @ git+URL"``, the URL read from the Colab cell);
+2. the chapter's Colab cell (tagged ``colab-setup``; locked, not graded): it installs ``llm_book`` inside
+   Google Colab only;
+3. a setup cell (locked): the statements of the chapter that the exercises use (imports, the toy
    language, a model...), found by reading the chapter's code, statement by statement, plus the names
    a statement asks the student to run (``STATEMENT_NAMES``);
-3. for every exercise: its statement (Markdown, locked; code that the statement discusses, such as
-   the buggy function of a find-the-bug exercise, is shown in it as a code block), a solution cell
+4. for every exercise: its statement (Markdown, locked; code that the statement discusses, such as
+   the buggy function of a find-the-bug exercise, is shown in it as a code block, except for the
+   ``RUNNABLE`` exercises, whose code follows as locked, ungraded code cells that the setup prepares;
+   ``REWORDED`` replaces "the next cell" and the like by where the code is), a solution cell
    (the exercise cell without its check call; nbgrader ``solution``, the answer between
    ``### BEGIN SOLUTION`` and ``### END SOLUTION``) and an autograded test cell (``grade``,
    ``locked``, ``points``) that calls the chapter's checker in strict mode, then again, between
    ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``, on inputs the student never saw
    (``HIDDEN_CHECKS`` says which, in a comment there; the exercises of ``PUBLIC_ONLY`` have no inputs
    to vary and no hidden part);
-4. for an exercise that asks a question in words (the book has a ``<details>`` answer after it, or the
-   statement asks "why?", "say what", "explain"), a Markdown answer cell, graded by hand and worth 0
+5. for an exercise that asks a question in words (the book has a ``<details>`` answer after it, the
+   statement asks "why?", "say what", "explain", "predict what each", "in words", "what do you expect",
+   or it is one of ``WRITTEN_PREDICTIONS``), a Markdown answer cell, graded by hand and worth 0
    points (``solution``, ``grade``, ``points: 0``): the checkers grade the code, a written answer has no
    automatic check, and 0 points keep the autograded total final without a manual pass; the book's
    answer is the model answer between the solution markers, which nbgrader removes from the release.
 
 Points come from the difficulty the statement names: easy 1, medium 2, harder 3.  grade_ids are
-``ex4_1_statement``, ``ex4_1_solution``, ``ex4_1_tests``, ``ex4_1_answer`` (plus ``intro`` and ``setup``), the same on
+``ex4_1_statement``, ``ex4_8_code``, ``ex4_1_solution``, ``ex4_1_tests``, ``ex4_1_answer`` (plus ``intro``,
+``colab_setup`` and ``setup``), the same on
 every run; the same book gives byte-identical files.
 """
 
@@ -140,7 +147,11 @@ DEFAULT_HIDDEN = "the same checks with hidden=True (other seeds; extra cases whe
 """What the hidden part says for an exercise missing from both tables (a new exercise)."""
 NO_MODEL_ANSWER = "*(The book gives no written answer to this question.)*"
 # A statement that asks for words, not only code: "... and why?", "say what ... would do wrong", "explain".
-_PROSE = re.compile(r"\band why\?|\bwhy\?|\b[Ss]ay what\b|\b[Ee]xplain\b")
+_PROSE = re.compile(r"\band why\?|\bwhy\?|\b[Ss]ay what\b|\b[Ee]xplain\b|\b[Pp]redict\s+what\s+each\b|"
+                    r"\bin words\b|\b[Ww]hat do you expect\b")
+WRITTEN_PREDICTIONS = frozenset({"3.6", "4.7", "6.7"})
+"""Exercises whose statement asks for a prediction in words (not a number the code checks): they get an
+answer cell even where ``_PROSE`` does not match ("*Predict first:* what will this encoder do ...")."""
 ANSWER_CELL_INTRO = ("**Your answer** to the questions in words above (your teacher reads it; 0 points: the "
                      "test cell grades the code):")
 
@@ -176,6 +187,7 @@ class Exercise:
     solution: str    # the solution cell's code (with the solution markers)
     test: str        # the autograded test cell's code (public and hidden checks)
     answers: tuple[str, ...] = ()  # the book's answers to the questions in words (Markdown), if any
+    demos: tuple[str, ...] = ()    # code of the statement to run (RUNNABLE), locked cells after it
 
     @property
     def hidden(self) -> str | None:
@@ -275,6 +287,7 @@ def _mentioned_names(statement: str) -> set[str]:
 
 
 STATEMENT_NAMES = {
+    "4.8": ("tokenizer", "model"),
     "11.2": ("render_chat", "conversation", "assistant_mask"),
     "12.4": ("quantize_model", "toy_model", "model_bytes", "exact_kl"),
 }
@@ -408,9 +421,34 @@ def _fenced(code: str) -> str:
     return "```python\n" + "\n".join(lines) + "\n```"
 
 
-def _statement(cells: list[dict], start: int, end: int, number: str, where: str) -> tuple[str, int]:
+RUNNABLE = frozenset({"4.8", "6.4", "6.7", "6.12"})
+"""Exercises whose statement ends with code the student is meant to run (a buggy function and the cell
+that prints what goes wrong): that code becomes locked, ungraded code cells after the statement, and the
+setup defines what it reads.  The code of the other statements is only to be read (or trains a model, as
+in 3.6): it stays a code block."""
+
+REWORDED = {
+    "1.5": [("the six of the demo above", "the six tokens of the chapter's demo")],
+    "3.5": [("The cell below then measures", "In the chapter, a cell after the exercise then measures")],
+    "3.6": [("Then run the next cell, which trains", "The code below (the chapter runs it; here it is only "
+             "shown, since it trains a model) trains")],
+    "3.8": [("the next cell runs", "the code below (run in the chapter) runs")],
+    "4.7": [("in the next cell", "in the code below")],
+    "4.8": [("in the next cell", "in the code cell below (run it)")],
+    "6.4": [("(next cell)", "(the code cell below, run it)")],
+    "6.7": [("in the next cell", "in the code cell below (run it)")],
+    "6.12": [("in the next cell", "in the code cell below (run it)")],
+    "10.4": [("fix them in the cell below", "fix them in the solution cell below")],
+}
+"""Words of a statement that point to the chapter's cells ("the next cell"), replaced by where the code is
+in the assignment (line breaks in the book match any space); a replacement that no longer matches the book
+is an error (the statement changed)."""
+
+
+def _statement(cells: list[dict], start: int, end: int, number: str, where: str) -> tuple[str, int, list]:
     """The Markdown statement of exercise ``number``: from its ``**Exercise N (...)`` in cells
-    ``start..end-1`` to the exercise cell; code cells on the way become code blocks. Also its points."""
+    ``start..end-1`` to the exercise cell; code cells on the way become code blocks, or, for ``RUNNABLE``
+    exercises whose code cells end the statement, ``(cell index, code)`` pairs to run.  Also its points."""
     marker = re.compile(r"\*\*Exercise " + re.escape(number) + r"\b")
     first = None
     for i in range(end - 1, start - 1, -1):
@@ -423,13 +461,29 @@ def _statement(cells: list[dict], start: int, end: int, number: str, where: str)
                          f"exercise cell")
     text = _source_text(cells[first]["source"])
     parts = [text[marker.search(text).start():].strip("\n")]
-    for cell in cells[first + 1:end]:
+    demos: list[tuple[int, str]] = []
+    runnable = number in RUNNABLE
+    for i, cell in enumerate(cells[first + 1:end], first + 1):
         source = _source_text(cell.get("source", ""))
         if cell.get("cell_type") == "markdown":
+            if demos and source.strip():
+                raise ValueError(f"{where}: Exercise {number} is in RUNNABLE, but Markdown follows its code; "
+                                 f"its code cells have to end the statement")
             parts.append(source.strip("\n"))
         elif cell.get("cell_type") == "code" and source.strip():
-            parts.append(_fenced(source))
+            if runnable:
+                demos.append((i, source.strip("\n") + "\n"))
+            else:
+                parts.append(_fenced(source))
+    if runnable and not demos:
+        raise ValueError(f"{where}: Exercise {number} is in RUNNABLE, but its statement has no code cell")
     statement = "\n\n".join(parts) + "\n"
+    for old, new in REWORDED.get(number, ()):
+        pattern = re.compile(r"\s+".join(map(re.escape, old.split())))
+        if not pattern.search(statement):
+            raise ValueError(f"{where}: the statement of Exercise {number} no longer says {old!r}; "
+                             f"update REWORDED")
+        statement = pattern.sub(lambda _: new, statement, count=1)
     # "The next cell" of the chapter is the test cell here: say where that cell is.
     statement = re.sub(r"\bThe next cell\b", "In the chapter, the cell after this exercise", statement)
     found = re.match(r"\*\*Exercise " + re.escape(number) + r"\s*\(\s*([A-Za-z]+)", parts[0])
@@ -437,7 +491,7 @@ def _statement(cells: list[dict], start: int, end: int, number: str, where: str)
     if level not in POINTS:
         raise ValueError(f"{where}: the statement of Exercise {number} names no difficulty that gives "
                          f"points ({level!r}); write `**Exercise {number} (easy|medium|harder...)**`")
-    return statement, POINTS[level]
+    return statement, POINTS[level], demos
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,18 +545,31 @@ def chapter_assignment(nb: dict, path: Path, link: str | None = None) -> Assignm
         if cells[i].get("cell_type") != "code":
             raise ValueError(f"{name}, cell {i}: a solution in a Markdown cell; nbgrader-course grades code "
                              f"exercises only (grade written answers with a manually graded cell)")
-    exercises, needs, mentioned, provided, previous = [], {}, {}, set(), 0
+    exercises, needs, mentioned, provided, previous, demo_cells = [], {}, {}, set(), 0, []
     for n, i in enumerate(exercise_cells):
         where = f"{name}, cell {i}"
         number, solution, test, free = _split_exercise(_source_text(cells[i]["source"]), where)
-        statement, points = _statement(cells, previous, i, number, where)
+        statement, points, demos = _statement(cells, previous, i, number, where)
         answers = _prose_answers(cells, i, exercise_cells[n + 1] if n + 1 < len(exercise_cells) else len(cells))
-        exercises.append(Exercise(number, points, statement, solution, test, answers))
+        exercises.append(Exercise(number, points, statement, solution, test, answers,
+                                  tuple(code for _, code in demos)))
+        for d, code in demos:  # the statement's code runs before the solution: the setup defines what it reads
+            bound, free_demo, _ = _scope_names(_python(code, f"{name}, cell {d}"))
+            needs[d] = free_demo - provided
+            mentioned[d] = set()
+            provided |= bound
+            demo_cells.append(d)
         needs[i] = free - provided
         mentioned[i] = (_mentioned_names(statement) & set(STATEMENT_NAMES.get(number, ()))) - provided - needs[i]
         provided |= _scope_names(solution)[0]
         previous = i + 1
-    setup = _setup_source(cells, exercise_cells, needs, name, mentioned)
+    colab = next((_source_text(c.get("source", "")).strip("\n") + "\n" for c in cells
+                  if c.get("cell_type") == "code" and "colab-setup" in c.get("metadata", {}).get("tags", [])), "")
+    url = re.search(r"git\+(https?://[^\s\"']+)", colab)
+    install = (f" On your own machine, install the book's package first: "
+               f"`pip install \"llm-book[classroom] @ git+{url.group(1)}\"`; in Google Colab the first code cell "
+               f"does it." if url else "")
+    setup = _setup_source(cells, sorted(exercise_cells + demo_cells), needs, name, mentioned)
     title = _title(cells, path.stem)
     chapter = f"[{title}]({link})" if link else f"*{title}*"
     total = sum(e.points for e in exercises)
@@ -516,20 +583,28 @@ def chapter_assignment(nb: dict, path: Path, link: str | None = None) -> Assignm
     intro = (f"# Exercises: {title}\n\n"
              f"The exercises of the chapter {chapter} of LLM Book, {len(exercises)} of them for {total} "
              f"points. Read the chapter first: the statements refer to it, and the chapter's code they show "
-             f"appears here as code blocks; the setup cell defines what the exercises use from the chapter.\n\n"
-             f"Run the setup cell, then for each exercise replace `raise NotImplementedError(...)` by your "
+             f"appears here as code blocks, or as locked code cells to run where a statement says so; the "
+             f"setup cell defines what the exercises use from the chapter.\n\n"
+             f"Run the setup cell{'s' if colab else ''}, then for each exercise replace "
+             f"`raise NotImplementedError(...)` by your "
              f"answer and run the cell after it: its check prints ✅, or stops with an `AssertionError` "
              f"whose message is a hint. When your work is graded, the same checks run again, {again}."
-             f"{words}\n")
+             f"{words}{install}\n")
     out = [_cell("markdown", "intro", intro)]
+    if colab:
+        out.append(_cell("code", "colab_setup", colab))
     if setup:
         out.append(_cell("code", "setup", f"# Setup: what the exercises use from the chapter (run it first)\n"
                                           f"{setup}\n"))
     for e in exercises:
         out.append(_cell("markdown", f"{e.grade_id}_statement", e.statement))
+        for k, code in enumerate(e.demos, 1):
+            suffix = "" if len(e.demos) == 1 else f"_{k}"
+            out.append(_cell("code", f"{e.grade_id}_code{suffix}",
+                             "# The statement's code: run it (locked, not graded)\n" + code))
         out.append(_cell("code", f"{e.grade_id}_solution", e.solution, solution=True, locked=False))
         out.append(_cell("code", f"{e.grade_id}_tests", e.test, grade=True, points=e.points))
-        if e.answers or _PROSE.search(e.statement):
+        if e.answers or _PROSE.search(e.statement) or e.number in WRITTEN_PREDICTIONS:
             # A manually graded answer cell, 0 points; the book's written answer, if any, is the model answer.
             model = "\n\n".join(e.answers) or NO_MODEL_ANSWER
             answer = f"{ANSWER_CELL_INTRO}\n\n### BEGIN SOLUTION\n{model}\n### END SOLUTION\n"

@@ -39,7 +39,6 @@ import copy
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from llm_book.classroom import (ANSWER_STUB, _is_same_or_inside, _read_notebook, _source_text, has_solution,
@@ -456,14 +455,7 @@ def add_command(sub) -> None:
 
 
 def _run(args) -> int:
-    try:
-        decks = build_slides(args.out_dir, args.book)
-    except (ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.strerror or err}: {err.filename or args.out_dir}", file=sys.stderr)
-        return 2
+    decks = build_slides(args.out_dir, args.book)
     print(f"wrote {len(decks)} decks to {args.out_dir}; open {decks[0]} in a browser "
           f"(F: full screen, S: speaker notes)")
     return 0

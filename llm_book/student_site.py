@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -231,15 +230,7 @@ def add_command(sub) -> None:
 
 
 def _run(args) -> int:
-    try:
-        index = build_student_site(args.out_dir, args.root, repository_url=args.repository_url,
-                                   branch=args.branch)
-    except (ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.strerror or err}: {err.filename or args.out_dir}", file=sys.stderr)
-        return 2
+    index = build_student_site(args.out_dir, args.root, repository_url=args.repository_url, branch=args.branch)
     pages = sum(1 for _ in index.parent.rglob("*.html"))
     size = sum(f.stat().st_size for f in index.parent.rglob("*") if f.is_file())
     print(f"student site: {index} ({pages} HTML files, {size / 1e6:.0f} MB); serve the folder with any "

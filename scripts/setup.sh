@@ -11,8 +11,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$PYTHON" -m pip install --quiet "torch==2.13.0"
 "$PYTHON" -m pip install --quiet -r requirements.txt -e ".[classroom]"
 
-# The scripts the website serves itself (MathJax, require.js, d3, jQuery, the widget manager),
-# from the npm registry at the versions in package.json / package-lock.json.
+# The scripts the website and the slides serve themselves (MathJax, require.js, d3, jQuery, the
+# widget manager, reveal.js), from the npm registry at the versions in package.json / package-lock.json;
+# fetch_assets.py also writes the explorers' model file from the shipped checkpoint (llm_book.web).
 npm ci --no-audit --no-fund --loglevel=error
 "$PYTHON" scripts/fetch_assets.py
 

@@ -369,6 +369,24 @@ def test_sampling_explorer_computes_what_python_computes(site, browser):
     assert _samples(explorer) == []
     assert explorer.locator("[data-role=samples-note]").inner_text().startswith("The text has ended")
     assert not explorer.locator("[data-role=samples]").is_visible()
+    # an invalid seed: the note, and neither the samples nor their caption
+    explorer.locator("[data-role=prefix]").fill("The cat")
+    explorer.locator("[data-role=seed]").fill("-5")
+    assert _samples(explorer) == []
+    assert explorer.locator("[data-role=samples-note]").inner_text().startswith("The seed has to be a whole number")
+    assert not explorer.locator("[data-role=samples-caption]").is_visible()
+    assert not explorer.locator("[data-role=samples]").is_visible()
+    explorer.locator("[data-role=seed]").fill("0")
+    assert len(_samples(explorer)) == 5 and explorer.locator("[data-role=samples-caption]").is_visible()
+    # the list of prefixes forgets its choice once the prefix is typed or a word is added by a click
+    examples = explorer.locator("[data-role=examples]")
+    examples.select_option("The cats that")
+    explorer.locator("[data-role=append-word]").first.click()
+    assert examples.input_value() == "" and explorer.locator("[data-role=prefix]").input_value() != "The cats that"
+    examples.select_option("The cat sat on the")
+    explorer.locator("[data-role=prefix]").press("End")
+    explorer.locator("[data-role=prefix]").press_sequentially(" mat")
+    assert examples.input_value() == ""
     context.close()
     assert not problems, "\n".join(problems)
 
@@ -417,7 +435,7 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
     assert chain.locator("tr.lbx-zero [data-role=exact]").get_attribute("data-value") == "0"
     # a word after the end token: an exact factor of 0, marked, and no factor after it
     sentence.fill("The cat sat <eos> The cat")
-    assert "already ended with \u201c<eos>\u201d" in message.inner_text()
+    assert "already ended with \u201c<eos>\u201d (word 4)" in message.inner_text()     # words count from 1
     assert chain.locator("[data-role=factor] [data-role=exact]").evaluate_all(
         "els => els.map(e => e.dataset.value)") == ["0.2", "0.4", "0.2", "0", ""]
     assert chain.locator("tr.lbx-zero").get_attribute("data-word") == "The"
@@ -430,6 +448,10 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
     assert chain.locator("[data-role=product-exact]").get_attribute("data-value") == "0"
     chain.locator("[data-role=examples]").select_option("The cats that the dog chased sleep <eos>")
     assert sentence.input_value() == "The cats that the dog chased sleep <eos>" and not message.is_visible()
+    assert "perplexity (7 predicted tokens)" in chain.locator(".lbx-summary").inner_text()
+    sentence.press("End")
+    sentence.press("Backspace")
+    assert chain.locator("[data-role=examples]").input_value() == ""          # no stale choice in the list
 
     attention = _mounted(page, "attention")
     attention.locator("[data-role=sentence]").fill("The cat sat on the mat <eos>")
@@ -464,8 +486,17 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
     attention.locator("[data-role=head]").select_option("1")
     attention.locator("[data-role=sentence]").blur()
     assert "lbx-active" in (attention.locator("tr[data-query='5']").get_attribute("class") or "")
-    assert readout.inner_text().startswith("\u201cmat\u201d (position 5)")
-    amessage = attention.locator("[data-role=message]")
+    assert readout.inner_text().startswith("\u201cmat\u201d (word 6)")       # words count from 1 everywhere
+    amessage, note = attention.locator("[data-role=message]"), attention.locator("[data-role=note]")
+    assert not note.is_visible()
+    attention.locator("[data-role=sentence]").fill("the cat")                  # not a sentence: a note, the map
+    assert note.inner_text() == ("Not a sentence of the toy language (its sentences start with \u201cThe\u201d); "
+                                 "the map is shown anyway.")
+    assert attention.locator("[data-role=cell]").count() == 4 and not amessage.is_visible()
+    attention.locator("[data-role=sentence]").fill("The cats sleeps")
+    assert "\u201csleeps\u201d cannot follow \u201cThe cats\u201d" in note.inner_text()
+    attention.locator("[data-role=sentence]").fill("The cats sleep")
+    assert not note.is_visible()
     attention.locator("[data-role=sentence]").fill("The cat flies")
     assert amessage.inner_text().startswith("\u201cflies\u201d is not a word of the toy language.")
     assert not attention.locator("[data-role=results]").is_visible()
@@ -537,7 +568,22 @@ def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
         if attention.count():
             sentence, hint = attention.locator("[data-role=sentence]"), attention.locator("[data-role=scroll-hint]")
             box = attention.locator(".lbx-scroll")
-            for n in (7, 9, 10):                                   # these fit the screen: no scrolling
+            # the chapter's own sentence (11 words) fits as it comes: no hint, no fade over its last column
+            assert len(sentence.input_value().split()) == 11
+            assert box.evaluate("b => b.scrollWidth <= b.clientWidth") and not hint.is_visible()
+            # the map stays put while the readout above it changes (a tap lands on the row it aims at)
+            table = attention.locator("[data-role=map]")
+            tops = set()
+            for q in range(11):
+                attention.locator(f"[data-role=query-label][data-index='{q}']").hover()
+                tops.add(round(table.evaluate("t => t.getBoundingClientRect().top + window.scrollY")))
+            assert len(tops) == 1, tops
+            label = attention.locator("[data-role=query-label][data-index='5']")
+            label.click()
+            assert attention.locator("tr[data-query='5']").get_attribute("class") == "lbx-active"
+            assert attention.locator("[data-role=readout]").inner_text().startswith("\u201cchased\u201d (word 6)")
+            label.click()                                          # a second tap lets go
+            for n in (7, 9, 10, 11):                               # these fit the screen: no scrolling
                 sentence.fill(" ".join("The cats that the dog chased sleep on the mat <eos>".split()[:n]))
                 assert box.evaluate("b => b.scrollWidth <= b.clientWidth"), n
                 assert not hint.is_visible(), n

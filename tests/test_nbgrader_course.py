@@ -27,7 +27,8 @@ import pytest
 
 from llm_book.classroom import has_solution, main
 from llm_book.nbgrader_course import (ANSWER_CELL_INTRO, DEFAULT_HIDDEN, HIDDEN_CHECKS, POINTS, PUBLIC_ONLY,
-                                      STATEMENT_NAMES, chapter_assignment)
+                                      REWORDED, RUNNABLE, STATEMENT_NAMES, WRITTEN_PREDICTIONS,
+                                      chapter_assignment)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -202,8 +203,12 @@ def test_cells_carry_nbgrader_metadata(course):
                 assert cell["cell_type"] == "markdown" and m["solution"] and m["grade"] and m["points"] == 0
                 assert not m["locked"] and source.startswith(ANSWER_CELL_INTRO)
                 assert "\n### BEGIN SOLUTION\n" in source and source.endswith("### END SOLUTION\n")
+            elif kind in ("code", "setup"):  # the Colab cell, the setup, a statement's code: run, not graded
+                assert m["grade_id"] in ("colab_setup", "setup") or m["grade_id"][:-len("_code")] in [
+                    "ex" + n.replace(".", "_") for n in RUNNABLE]
+                assert cell["cell_type"] == "code" and m["locked"] and not m["grade"] and not m["solution"]
             else:
-                assert m["grade_id"] in ("intro", "setup") and m["locked"] and not m["grade"]
+                assert m["grade_id"] == "intro" and m["locked"] and not m["grade"]
 
 
 def test_generating_again_gives_identical_files(course, tmp_path, capsys):
@@ -262,10 +267,20 @@ def test_the_unmodified_submission_gets_zero_on_every_exercise(course, scores):
 
 def test_the_intro_names_the_chapter_and_never_links_to_the_solutions(course, tmp_path, capsys):
     root, assignments, _ = course
+    url = re.search(r"^  url: (\S+)$", (ROOT / "_config.yml").read_text(), re.M).group(1)
     for a in assignments:
-        intro = "".join(load(next((root / "release" / a).glob("*.ipynb")))["cells"][0]["source"])
-        assert "github.com" not in intro and "](" not in intro and ".ipynb" not in intro, intro
+        cells = load(next((root / "release" / a).glob("*.ipynb")))["cells"]
+        intro = "".join(cells[0]["source"])
+        assert "](" not in intro and ".ipynb" not in intro, intro
         assert "inputs you have not seen" in intro
+        # how to get llm_book: pip on one's own machine (the only web address), the chapter's Colab cell first
+        assert f'`pip install "llm-book[classroom] @ git+{url}"`' in intro
+        assert intro.count("github.com") == 1
+        colab = cells[1]
+        assert colab["metadata"]["nbgrader"]["grade_id"] == "colab_setup"
+        assert '"google.colab" in sys.modules' in "".join(colab["source"])
+        third = cells[2]["metadata"]["nbgrader"]["grade_id"]   # the setup, or none (nothing to set up)
+        assert third == "setup" or third.endswith("_statement"), (a, third)
     template = "https://example.org/book/{chapter}.html"
     assert main(["nbgrader-course", str(tmp_path), "--book", str(BOOK), "--chapter-url", template]) == 0
     intro = "".join(load(tmp_path / "source" / "ch04_mathematics" / "04_mathematics.ipynb")["cells"][0]["source"])
@@ -296,7 +311,47 @@ def test_statements_do_not_point_at_a_next_cell_that_is_not_there(course):
     root, assignments, _ = course
     for a in assignments:
         for cell in load(next((root / "release" / a).glob("*.ipynb")))["cells"]:
-            assert "The next cell" not in "".join(cell["source"]), a
+            text = " ".join("".join(cell["source"]).split())
+            assert not re.search(r"(?i)\bnext cell\b|demo above", text), (a, text[:200])
+
+
+def test_the_code_a_statement_asks_to_run_runs(course):
+    """RUNNABLE statements end with their code as locked cells; the solved and unmodified submissions
+    both run them without an error, and they print what the statement describes."""
+    root, assignments, _ = course
+    seen = set()
+    for a in assignments:
+        for student in STUDENTS:
+            cells = load(next((root / "autograded" / student / a).glob("*.ipynb")))["cells"]
+            ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells]
+            for i, grade_id in enumerate(ids):
+                if grade_id.endswith("_code"):
+                    number = grade_id[2:-len("_code")].replace("_", ".")
+                    assert ids[i - 1] == f"ex{grade_id[2:-len('_code')]}_statement"
+                    outputs = cells[i]["outputs"]
+                    assert not [o for o in outputs if o["output_type"] == "error"], (a, grade_id)
+                    assert "buggy" in "".join("".join(o.get("text", "")) for o in outputs) or number == "6.4"
+                    seen.add(number)
+    assert seen == set(RUNNABLE)
+    nb = load(root / "release" / "ch03_algorithms" / "03_algorithms.ipynb")
+    statement = "".join(next(c for c in nb["cells"]
+                             if c["metadata"]["nbgrader"]["grade_id"] == "ex3_6_statement")["source"])
+    assert "only shown, since it trains a model" in statement and "```python" in statement
+
+
+def test_written_predictions_get_an_answer_cell(course):
+    root, _, _ = course
+    for number in WRITTEN_PREDICTIONS:
+        path = next((root / "release").glob(f"ch{int(number.split('.')[0]):02d}*/*.ipynb"))
+        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in load(path)["cells"]]
+        grade_id = "ex" + number.replace(".", "_")
+        assert ids[ids.index(f"{grade_id}_tests") + 1] == f"{grade_id}_answer", number
+
+
+def test_a_statement_that_changed_under_a_rewording_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(REWORDED, "9.1", [("the next cell", "the code below")])
+    code, err = cli(capsys, str(tmp_path / "course"), "--book", str(small_book(tmp_path / "book")))
+    assert code == 2 and "the statement of Exercise 9.1 no longer says 'the next cell'; update REWORDED" in err
 
 
 def test_the_mixed_submission_loses_only_the_points_of_its_wrong_exercises(course, scores):

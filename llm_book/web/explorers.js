@@ -15,6 +15,7 @@
  *
  * data-role attributes (the tests drive the explorers with exactly these; numbers shown also sit on the
  * elements as data-value, in full precision):
+ * Word positions in every message count from 1 ("word 1" is the first word; data-index counts from 0).
  *   every explorer   status (loading / failure line), message (a clear message when the input cannot be used;
  *                    hidden when empty; while it shows, the results below it are hidden), live (the live view),
  *                    results (everything below the controls and the message), scroll-hint (under a chart that
@@ -30,7 +31,8 @@
  *                    true-note (why no exact distribution is shown), samples (list; data-pending while the
  *                    samples for the latest setting are still being drawn, a moment after the bars),
  *                    sample-text (one continuation, data-grammatical "true"/"false"), samples-note (shown
- *                    instead of samples when the text has ended with <eos>)
+ *                    instead of samples when the text has ended with <eos> or the seed is invalid),
+ *                    samples-caption (the line above the samples)
  *   chain-rule       sentence (text input), examples (select), factor (one row per predicted word,
  *                    data-word), exact, model (P(w_t | w_<t) in that row; exact is 0 at the first impossible
  *                    word, a word after <eos> included, and "" after it), exact-bar, model-bar (their bars),
@@ -40,7 +42,8 @@
  *   attention        sentence (text input), layer, head (selects), words (the sentence as focusable words),
  *                    word (one of them, data-index), map (the table), key-label, query-label (data-index),
  *                    cell (data-query, data-key, data-value; masked cells have data-masked), readout (what the
- *                    hovered / focused / tapped word looks at: the weights of at least 0.01)
+ *                    hovered / focused / tapped word looks at: the weights of at least 0.01), note (shown,
+ *                    without hiding the map, when the sentence is impossible in the toy language)
  */
 (function (root) {
   'use strict';
@@ -73,6 +76,13 @@
   function labelled(text, control, extra) {
     control.id = control.id || nextId('input');
     return el('div', {class: 'lbx-field'}, [el('label', {for: control.id, text: text}), control].concat(extra || []));
+  }
+
+  // a text field with a short hint under it (the label stays one short word)
+  function textField(text, control, hintText) {
+    var hint = el('span', {class: 'lbx-hint', id: nextId('hint'), text: hintText});
+    control.setAttribute('aria-describedby', hint.id);
+    return labelled(text, control, [hint]);
   }
 
   function words(text) {
@@ -169,8 +179,8 @@
     var hint = el('p', {class: 'lbx-scroll-hint', 'data-role': 'scroll-hint', hidden: true,
                         text: 'Scroll sideways to see the rest \u2192'});
     function check() {
-      var more = box.scrollWidth - box.clientWidth > 1;
-      wrap.classList.toggle('lbx-more-right', more && box.scrollLeft + box.clientWidth < box.scrollWidth - 1);
+      var more = box.scrollWidth - box.clientWidth > 8;  // a pixel or two is no reason to scroll
+      wrap.classList.toggle('lbx-more-right', more && box.scrollLeft + box.clientWidth < box.scrollWidth - 8);
       hint.hidden = !more;
     }
     box.addEventListener('scroll', check, {passive: true});
@@ -296,7 +306,7 @@
     var trueNote = el('p', {class: 'lbx-note', 'data-role': 'true-note', hidden: true});
     var samples = el('ol', {class: 'lbx-samples', 'data-role': 'samples'});
     var samplesNote = el('p', {class: 'lbx-note', 'data-role': 'samples-note', hidden: true});
-    var samplesCaption = el('p', {class: 'lbx-caption', text: nSamples + ' continuations drawn with these ' +
+    var samplesCaption = el('p', {class: 'lbx-caption', 'data-role': 'samples-caption', text: nSamples + ' continuations drawn with these ' +
       'settings (the same seed gives the same ones; \u2713: the toy language can produce it, \u2717: it cannot):'});
     var legend = el('div', {class: 'lbx-legend', 'aria-hidden': 'true'}, [
       el('span', {}, [el('span', {class: 'lbx-key lbx-sampled'}), 'sampled from (after the settings)']),
@@ -322,7 +332,7 @@
       var base = parseInt(seed.value, 10);
       if (!(base >= 0 && base <= 4294967295)) {
         setMessage(samplesNote, 'The seed has to be a whole number from 0 to 4294967295.');
-        samples.hidden = true;
+        samples.hidden = samplesCaption.hidden = true;
         return;
       }
       for (var i = 0; i < nSamples; i++) {
@@ -409,6 +419,7 @@
                                 title: 'add \u201c' + w + '\u201d to the prefix', text: w});
         add.addEventListener('click', function () {
           prefix.value = ws.concat([w]).join(' ');
+          examples.value = '';
           update();
         });
         var tracks = [track('sampled', after[i], 'lbx-sampled', 'sampled from', full,
@@ -435,6 +446,7 @@
       if (examples.value) prefix.value = examples.value;
       update();
     });
+    prefix.addEventListener('input', function () { examples.value = ''; });   // the list no longer says what is typed
     [prefix, temperature.input, topK, topP.input, seed].forEach(function (c) { c.addEventListener('input', update); });
     sampleButton.addEventListener('click', function () {
       var v = parseInt(seed.value, 10);
@@ -443,8 +455,9 @@
     });
 
     live.appendChild(el('div', {class: 'lbx-controls'}, [
-      labelled('Prefix (words of the toy language)', prefix),
-      labelled('or pick one', examples),
+      textField('Prefix', prefix, 'words of the toy language, separated by spaces'),
+      labelled('or pick one', examples)]));
+    live.appendChild(el('div', {class: 'lbx-sliders'}, [
       labelled('Temperature', temperature.input, [tOut]),
       labelled('Top-k (0: off)', topK, [kOut]),
       labelled('Top-p (1: off)', topP.input, [pOut])]));
@@ -546,7 +559,7 @@
       summary.appendChild(stat('P(sentence) = product', 'product', pE, fmtP(pE), runM, fmtP(runM)));
       summary.appendChild(stat('log-likelihood (nats)', 'log-likelihood', llExact, fmtNumber(llExact, 4),
                                llM, fmtNumber(llM, 4)));
-      summary.appendChild(stat('perplexity (' + n + ' predicted word' + (n === 1 ? '' : 's') + ')', 'perplexity',
+      summary.appendChild(stat('perplexity (' + n + ' predicted token' + (n === 1 ? '' : 's') + ')', 'perplexity',
                                pplE, fmtNumber(pplE, 3), pplM, fmtNumber(pplM, 3)));
       scroll.check();
     }
@@ -555,9 +568,9 @@
       if (examples.value) sentence.value = examples.value;
       update();
     });
-    sentence.addEventListener('input', update);
+    sentence.addEventListener('input', function () { examples.value = ''; update(); });
     live.appendChild(el('div', {class: 'lbx-controls'}, [
-      labelled('Sentence (words of the toy language)', sentence),
+      textField('Sentence', sentence, 'words of the toy language, separated by spaces'),
       cfg.examples && cfg.examples.length ? labelled('or pick one', examples) : null]));
     live.appendChild(message);
     results.appendChild(summary);
@@ -579,7 +592,11 @@
     var f = x - i, c = BLUES[i].map(function (v, j) { return Math.round(v + (BLUES[i + 1][j] - v) * f); });
     return 'rgb(' + c.join(',') + ')';
   }
-  function inkOn(w) { return w > 0.55 ? '#fff' : ''; }
+  function cellText(w) {  // two decimals, short: .06, .94, 1 (a word that looks only at one word)
+    var t = w.toFixed(2);
+    return t === '1.00' ? '1' : t.replace(/^0\./, '.');
+  }
+  function inkOn(w) { return w > 0.55 ? '#fff' : '#1d2330'; }   // the cells' colours are the same in every theme
 
   BUILDERS.attention = function (live, cfg, lb) {
     var gpt = lb.toyGPT, C = gpt.config;
@@ -589,6 +606,7 @@
     var layer = options(el('select', {'data-role': 'layer'}), range(C.n_layer), cfg.layer || 0);
     var head = options(el('select', {'data-role': 'head'}), range(C.n_head), cfg.head || 0);
     var message = el('p', {class: 'lbx-message', 'data-role': 'message', role: 'alert', hidden: true});
+    var note = el('p', {class: 'lbx-note lbx-impossible', 'data-role': 'note', hidden: true});
     var wordsBox = el('div', {class: 'lbx-words', 'data-role': 'words'});
     var readout = el('p', {class: 'lbx-readout', 'data-role': 'readout', 'aria-live': 'polite'});
     var table = el('table', {class: 'lbx-map', 'data-role': 'map'});
@@ -615,8 +633,8 @@
         .filter(function (k) { return k <= q && row[k] >= 0.01; }).sort(function (a, b) { return row[b] - row[a]; });
       readout.textContent = '';
       readout.appendChild(el('b', {text: '\u201c' + current.words[q] + '\u201d'}));
-      readout.appendChild(doc.createTextNode(' (position ' + q + ') looks at: ' + ranked.slice(0, 4).map(function (k) {
-        return current.words[k] + (current.words.indexOf(current.words[k]) !== k ? ' (' + k + ')' : '') +
+      readout.appendChild(doc.createTextNode(' (word ' + (q + 1) + ') looks at: ' + ranked.slice(0, 4).map(function (k) {
+        return current.words[k] + (current.words.indexOf(current.words[k]) !== k ? ' (word ' + (k + 1) + ')' : '') +
           ' ' + row[k].toFixed(2);
       }).join(', ') + (ranked.length > 4 ? ', \u2026' : '')));
     }
@@ -644,18 +662,24 @@
       }
       if (problem) {
         setMessage(message, problem.text, problem.detail);
+        setMessage(note, '');
         results.hidden = true;
         readout.textContent = '';
         pinned = null;
         return;
       }
       setMessage(message, '');
+      var check = exactFactors(lb.toyLanguage, ws);
+      setMessage(note, !check.problem ? '' : ws[0] !== 'The'
+        ? 'Not a sentence of the toy language (its sentences start with \u201cThe\u201d); the map is shown anyway.'
+        : 'Not a sentence of the toy language (' + check.problem.replace(/, so (this one|the sentence) has probability 0$/, '') +
+          '); the map is shown anyway.');
       results.hidden = false;
       var L = parseInt(layer.value, 10), H = parseInt(head.value, 10);
       current = {words: ws, weights: att[L][H]};
       ws.forEach(function (w, k) {
         var chip = el('button', {type: 'button', class: 'lbx-chip', 'data-role': 'word', 'data-index': k, text: w,
-                                 'aria-label': 'where \u201c' + w + '\u201d (position ' + k + ') looks'});
+                                 'aria-label': 'where \u201c' + w + '\u201d (word ' + (k + 1) + ') looks'});
         hoverable(chip, k);
         wordsBox.appendChild(chip);
       });
@@ -678,7 +702,7 @@
                              'data-query': q, 'data-key': k, 'data-value': v, 'data-masked': masked || null,
                              title: masked ? 'masked: \u201c' + w + '\u201d cannot see a later word'
                                            : '\u201c' + w + '\u201d \u2192 \u201c' + ws[k] + '\u201d: ' + v.toFixed(3),
-                             text: masked ? '' : v.toFixed(2).replace(/^0\./, '.')});
+                             text: masked ? '' : cellText(v)});
           if (!masked) {
             td.style.background = colour(v);
             td.style.color = inkOn(v);
@@ -697,9 +721,10 @@
     [layer, head].forEach(function (c) { c.addEventListener('change', function () { update(true); }); });
     sentence.addEventListener('input', update);
     live.appendChild(el('div', {class: 'lbx-controls'}, [
-      labelled('Sentence (words of the toy language)', sentence),
+      textField('Sentence', sentence, 'words of the toy language, separated by spaces'),
       el('div', {class: 'lbx-pair'}, [labelled('Layer', layer), labelled('Head', head)])]));
     live.appendChild(message);
+    results.appendChild(note);
     results.appendChild(wordsBox);
     results.appendChild(readout);
     results.appendChild(scroll.node);
