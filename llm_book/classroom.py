@@ -243,22 +243,43 @@ def _is_same_or_inside(path: Path, folder: Path) -> bool:
     return any(os.path.samefile(p, folder) for p in _existing_chain(path))
 
 
+def _book_notebooks(book: Path, leave_out: Sequence[str] = (), what: str = "notebooks") -> list[Path]:
+    """The notebooks of the folder ``book``, sorted, without the names in ``leave_out``.
+
+    Raises ValueError when ``book`` is not a folder or holds none (``what`` names them).
+    """
+    if not book.is_dir():
+        raise ValueError(f"`book` ({book}) is not a folder; pass --book with the folder of the chapters")
+    notebooks = [p for p in sorted(book.glob("*.ipynb")) if p.stem not in leave_out]
+    if not notebooks:
+        raise ValueError(f"`book` ({book}) holds no {what}; run from the repository root "
+                         f"or pass --book with the folder of the chapters")
+    return notebooks
+
+
+def _check_outside_book(folder: Path, book: Path, name: str, why_not_inside: str,
+                        if_a_file: str = "") -> None:
+    """``folder`` (the argument ``name``) may be missing or a folder, but neither inside ``book`` nor
+    containing it; ``why_not_inside`` and ``if_a_file`` end the messages."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"`{name}` ({folder}) is a file, not a folder{if_a_file}")
+    if _is_same_or_inside(folder, book):
+        raise ValueError(f"`{name}` ({folder}) is inside the book ({book}); {why_not_inside}")
+    if folder.exists() and _is_same_or_inside(book, folder):
+        raise ValueError(f"`{name}` ({folder}) contains the book ({book}); choose a folder outside it")
+
+
 def _check_out_dir(book: Path, out_dir: Path, notebooks: Sequence[Path]) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"`out_dir` ({out_dir}) is a file, not a folder; give the folder to write "
-                         f"the student notebooks into (it is created if missing)")
     for parent in Path(os.path.abspath(out_dir)).parents:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"`out_dir` ({out_dir}) lies inside {parent}, which is a file, not a folder")
             break
-    if out_dir.exists() and os.path.samefile(out_dir, book):
+    if out_dir.exists() and out_dir.is_dir() and os.path.samefile(out_dir, book):
         raise ValueError(f"`out_dir` ({out_dir}) is the book itself ({book}); the solutions would be lost")
-    if _is_same_or_inside(out_dir, book):
-        raise ValueError(f"`out_dir` ({out_dir}) is inside the book ({book}); the book would then hold "
-                         f"the student edition: choose a folder outside it")
-    if out_dir.exists() and _is_same_or_inside(book, out_dir):
-        raise ValueError(f"`out_dir` ({out_dir}) contains the book ({book}); choose a folder outside it")
+    _check_outside_book(out_dir, book, "out_dir", "the book would then hold the student edition: "
+                        "choose a folder outside it", if_a_file="; give the folder to write the student "
+                        "notebooks into (it is created if missing)")
     for path in notebooks:
         target = out_dir / path.name
         if target.exists() and any(os.path.samefile(target, nb) for nb in notebooks):
@@ -285,12 +306,7 @@ def student_edition(book: Path, out_dir: Path) -> list[Path]:
     file systems do not get around it).
     """
     book, out_dir = Path(book), Path(out_dir)
-    if not book.is_dir():
-        raise ValueError(f"`book` ({book}) is not a folder; pass --book with the folder of the chapters")
-    notebooks = sorted(book.glob("*.ipynb"))
-    if not notebooks:
-        raise ValueError(f"`book` ({book}) holds no notebooks; run from the repository root "
-                         f"or pass --book with the folder of the chapters")
+    notebooks = _book_notebooks(book)
     _check_out_dir(book, out_dir, notebooks)
     texts = {}
     for path in notebooks:

@@ -50,7 +50,7 @@ import symtable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_book.classroom import _is_same_or_inside, _read_notebook, _source_text, has_solution
+from llm_book.classroom import _book_notebooks, _check_outside_book, _read_notebook, _source_text, has_solution
 
 POINTS = {"easy": 1, "medium": 2, "harder": 3, "hard": 3}
 """Points of an exercise by the first word of its difficulty, ``**Exercise 4.4 (medium, ...)**``."""
@@ -652,19 +652,9 @@ def nbgrader_course(book: Path, course_dir: Path, *, force: bool = False,
     """
     book, course_dir = Path(book), Path(course_dir)
     _check_chapter_url(chapter_url)
-    if not book.is_dir():
-        raise ValueError(f"`book` ({book}) is not a folder; pass --book with the folder of the chapters")
-    notebooks = sorted(book.glob("*.ipynb"))
-    if not notebooks:
-        raise ValueError(f"`book` ({book}) holds no notebooks; run from the repository root "
-                         f"or pass --book with the folder of the chapters")
-    if course_dir.exists() and not course_dir.is_dir():
-        raise ValueError(f"`course_dir` ({course_dir}) is a file, not a folder")
-    if _is_same_or_inside(course_dir, book):
-        raise ValueError(f"`course_dir` ({course_dir}) is inside the book ({book}); the course holds the "
-                         f"solutions and nbgrader's database: choose a folder outside the book")
-    if course_dir.exists() and _is_same_or_inside(book, course_dir):
-        raise ValueError(f"`course_dir` ({course_dir}) contains the book ({book}); choose a folder outside it")
+    notebooks = _book_notebooks(book)
+    _check_outside_book(course_dir, book, "course_dir", "the course holds the solutions and nbgrader's "
+                        "database: choose a folder outside the book")
     source = course_dir / "source"
     if source.is_dir() and any(source.iterdir()) and not force:
         raise ValueError(f"`course_dir` ({course_dir}) already has a source/ folder that is not empty; "

@@ -68,16 +68,19 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide the logits by ``temperature``: T < 1 sharpens, T > 1 flattens, T = 1 keeps.
 
     When ``logits / temperature`` would overflow the logits' dtype (a tiny T, or
-    float16 logits), each row is first shifted so that its largest logit is 0,
+    float16 logits), that row is first shifted so that its largest logit is 0,
     computed in float64: softmax ignores such a shift, so the distribution is the
-    same, and as T -> 0 it tends to the greedy choice (ties share the mass).
+    same, and as T -> 0 it tends to the greedy choice (ties share the mass).  The
+    choice is made row by row, so a row's result never depends on the other rows.
     """
     _check_logits(logits)
     temperature = _check_temperature(temperature)
     scaled = logits / temperature
-    if not torch.isfinite(scaled[torch.isfinite(logits)]).all():  # overflow to inf (or 0 / 0)
+    overflow = (torch.isfinite(logits) & ~torch.isfinite(scaled)).any(dim=-1, keepdim=True)
+    if overflow.any():  # to inf (or 0 / 0) in some row
         wide = logits.double()
-        scaled = ((wide - wide.amax(dim=-1, keepdim=True)) / temperature).to(logits.dtype)
+        shifted = ((wide - wide.amax(dim=-1, keepdim=True)) / temperature).to(logits.dtype)
+        scaled = torch.where(overflow, shifted, scaled)
     return scaled
 
 

@@ -41,8 +41,8 @@ import re
 import shutil
 from pathlib import Path
 
-from llm_book.classroom import (ANSWER_STUB, _is_same_or_inside, _read_notebook, _source_text, has_solution,
-                                replace_answers, student_notebook)
+from llm_book.classroom import (ANSWER_STUB, _book_notebooks, _check_outside_book, _read_notebook, _source_text,
+                                has_solution, replace_answers, student_notebook)
 
 MAX_WORDS = 50
 MAX_TITLE_LIST_WORDS = 120  # the title slide may list the chapter's goals
@@ -413,16 +413,8 @@ def build_slides(out_dir: str | os.PathLike, book: str | os.PathLike = "book",
         RuntimeError: node_modules lacks reveal.js or another script (run ``npm ci``).
     """
     book, out_dir = Path(book), Path(out_dir)
-    if not book.is_dir():
-        raise ValueError(f"`book` ({book}) is not a folder; pass --book with the folder of the chapters")
-    chapters = [p for p in sorted(book.glob("*.ipynb")) if p.stem not in LEFT_OUT]
-    if not chapters:
-        raise ValueError(f"`book` ({book}) holds no chapter notebooks; run from the repository root "
-                         f"or pass --book with the folder of the chapters")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"`out_dir` ({out_dir}) is a file, not a folder")
-    if _is_same_or_inside(out_dir, book):
-        raise ValueError(f"`out_dir` ({out_dir}) is inside the book ({book}): choose a folder outside it")
+    chapters = _book_notebooks(book, leave_out=LEFT_OUT, what="chapter notebooks")
+    _check_outside_book(out_dir, book, "out_dir", "choose a folder outside it")
     node_modules = Path(node_modules) if node_modules is not None else book.resolve().parent / NODE_MODULES
     _check_node_modules(node_modules)
     import nbformat

@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 
-from llm_book.classroom import STUB, _is_same_or_inside, _source_text, student_edition
+from llm_book.classroom import STUB, _check_outside_book, _source_text, student_edition
 
 # What the book build reads (besides book/): files and folders at the root.
 BUILD_FILES = ("_config.yml", "_toc.yml", "references.bib")
@@ -60,13 +60,8 @@ def _check_repository(repository_url: str | None, branch: str | None) -> None:
 
 
 def _check_out_dir(out_dir: Path, root: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"`out_dir` ({out_dir}) is a file, not a folder")
-    if _is_same_or_inside(out_dir, root):
-        raise ValueError(f"`out_dir` ({out_dir}) is inside the book ({root}); the next build would pick the "
-                         f"site up as sources: choose a folder outside it")
-    if out_dir.exists() and _is_same_or_inside(root, out_dir):
-        raise ValueError(f"`out_dir` ({out_dir}) contains the book ({root}); choose a folder outside it")
+    _check_outside_book(out_dir, root, "out_dir", "the next build would pick the site up as sources: "
+                        "choose a folder outside it")
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
         raise ValueError(f"`out_dir` ({out_dir}) is a folder that is not empty and holds no earlier student "
                          f"site; give a new or empty folder (an earlier student site there is replaced)")

@@ -10,24 +10,21 @@ to _build/screenshots/ for people to look at.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import subprocess
-import threading
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from offline_browser import chromium, open_offline, playwright_or_skip, serve  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"Chromium is missing at {CHROMIUM} (apt-get install chromium; .ci/run does)",
-                allow_module_level=True)
+playwright_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +35,14 @@ def site(tmp_path_factory):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     html = out / "_build" / "html"
-    handler = functools.partial(_QuietHandler, directory=str(html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield html, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve(html) as base:
+        yield html, base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def pages(html: Path) -> list[str]:
@@ -90,25 +72,7 @@ def test_every_page_works_offline(site, browser):
 
 def _check_page(browser, base: str, rel: str, checked: dict) -> list[str]:
     problems: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-
-    def route(r):
-        host = urlparse(r.request.url).hostname
-        if r.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
-            r.continue_()
-        else:
-            problems.append(f"request leaving the machine (blocked): {r.request.url}")
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})")
-            if urlparse(r.url).hostname == "127.0.0.1" else None)
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-
-    page.goto(f"{base}/{rel}", wait_until="networkidle")
+    context, page = open_offline(browser, f"{base}/{rel}", problems, wait_until="networkidle")
     checked["pages"] += 1
 
     # Formulas: every math element typeset by MathJax, none with an error.
@@ -170,33 +134,6 @@ def _check_page(browser, base: str, rel: str, checked: dict) -> list[str]:
 # they show are the ones llm_book computes in Python.  They are driven through the data-role attributes
 # listed at the top of llm_book/web/explorers.js.
 # ----------------------------------------------------------------------------
-def _open(browser, url: str, problems: list[str], viewport=(1280, 900), javascript: bool = True,
-          allow_blocked: bool = False):
-    """A page at ``url`` with every non-local request blocked; console and page errors go to ``problems``."""
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                  java_script_enabled=javascript)
-
-    def route(r):
-        if r.request.url.startswith(("data:", "blob:")) or urlparse(r.request.url).hostname == "127.0.0.1":
-            r.continue_()
-        else:
-            if not allow_blocked:
-                problems.append(f"request leaving the machine (blocked): {r.request.url}")
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-
-    def console(m):
-        if m.type == "error" and not (allow_blocked and m.text.startswith("Failed to load resource")):
-            problems.append(f"console error: {m.text}")
-
-    page.on("console", console)
-    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
-    page.goto(url, wait_until="load")
-    return context, page
-
-
 def _mounted(page, kind: str):
     explorer = page.locator(f"div.llm-book-explorer[data-explorer='{kind}']").first
     explorer.locator("xpath=self::*[@data-mounted='ready']").wait_for(timeout=30000)
@@ -286,7 +223,7 @@ def test_sampling_explorer_computes_what_python_computes(site, browser):
 
     _, base = site
     problems: list[str] = []
-    context, page = _open(browser, f"{base}/book/05c_generation.html", problems)
+    context, page = open_offline(browser, f"{base}/book/05c_generation.html", problems)
     page.wait_for_function("() => window.llmBook && window.llmBook.ready && window.llmBook.loaded", timeout=30000)
     explorer = _mounted(page, "sampling")
     assert not explorer.locator(".llm-book-fallback img").is_visible()       # the live view replaced it
@@ -399,7 +336,7 @@ def test_chain_rule_and_attention_explorers_compute_what_python_computes(site, b
 
     _, base = site
     problems: list[str] = []
-    context, page = _open(browser, f"{base}/book/04_mathematics.html", problems)
+    context, page = open_offline(browser, f"{base}/book/04_mathematics.html", problems)
     model, tokenizer = load_toy_gpt()
 
     chain = _mounted(page, "chain-rule")
@@ -544,7 +481,7 @@ def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
     _, base = site
     problems: list[str] = []
     for chapter, kinds in [("05c_generation", ["sampling"]), ("04_mathematics", ["chain-rule", "attention"])]:
-        context, page = _open(browser, f"{base}/book/{chapter}.html", problems, viewport=(375, 740))
+        context, page = open_offline(browser, f"{base}/book/{chapter}.html", problems, viewport=(375, 740))
         for kind in kinds:
             explorer = _mounted(page, kind)
             explorer.scroll_into_view_if_needed()
@@ -598,13 +535,13 @@ def test_explorers_fit_a_phone_and_fall_back_without_javascript(site, browser):
         context.close()
 
         # without JavaScript: the static figures, loaded; in print: the figures, not the live view
-        context, page = _open(browser, f"{base}/book/{chapter}.html", problems, javascript=False)
+        context, page = open_offline(browser, f"{base}/book/{chapter}.html", problems, javascript=False)
         for kind in kinds:
             img = page.locator(f"div.llm-book-explorer[data-explorer='{kind}'] .llm-book-fallback img")
             assert img.is_visible(), kind
             assert img.evaluate("i => i.complete && i.naturalWidth > 0"), kind
         context.close()
-        context, page = _open(browser, f"{base}/book/{chapter}.html", problems)
+        context, page = open_offline(browser, f"{base}/book/{chapter}.html", problems)
         for kind in kinds:
             _mounted(page, kind)
         page.emulate_media(media="print")
@@ -624,21 +561,17 @@ def test_explorers_work_in_nbconvert_html_of_the_stored_notebooks(tmp_path, brow
     for name in ("04_mathematics", "05c_generation"):
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4))
         (tmp_path / f"{name}.html").write_text(body, encoding="utf-8")
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     problems: list[str] = []
-    try:
+    with serve(tmp_path) as base:
         # nbconvert's page loads MathJax and require.js from CDNs: blocked here, and the bertviz views that
         # need them fail; only errors that come from the explorers count
-        context, page = _open(browser, f"{base}/05c_generation.html", problems, allow_blocked=True)
+        context, page = open_offline(browser, f"{base}/05c_generation.html", problems, allow_blocked=True)
         sampling = _mounted(page, "sampling")
         _check_sampling_matches_python(sampling, ["The"])
         sampling.locator("[data-role=prefix]").fill("The cat sat on the")
         _check_sampling_matches_python(sampling, "The cat sat on the".split())
         context.close()
-        context, page = _open(browser, f"{base}/04_mathematics.html", problems, allow_blocked=True)
+        context, page = open_offline(browser, f"{base}/04_mathematics.html", problems, allow_blocked=True)
         chain = _mounted(page, "chain-rule")
         assert chain.locator("[data-role=product-exact]").inner_text() == "0.0384"
         attention = _mounted(page, "attention")
@@ -646,7 +579,5 @@ def test_explorers_work_in_nbconvert_html_of_the_stored_notebooks(tmp_path, brow
         assert attention.locator("[data-role=cell]").count() == 11 ** 2
         assert page.evaluate("() => window.llmBook.loaded")
         context.close()
-    finally:
-        server.shutdown()
     ours = [p for p in problems if "llmBook" in p or "explorer" in p.lower() or "lbx" in p]
     assert not ours, "\n".join(problems)

@@ -2,8 +2,12 @@
 
 Each property holds for every input, so hypothesis draws the inputs: random
 logits of several shapes and dtypes, some already at -inf, ties, any k and p,
-temperatures from 1e-30 to 1e4.  Derandomised, so CI sees the same examples on
-every run.
+temperatures from 1e-30 to 1e4.  Derandomised, so a run sees the same examples as
+the last one with the same modules imported: hypothesis also tries the numbers
+written in the project's imported modules, so the examples on a pytest-xdist
+worker depend on which test files ran there before.  The properties hold for
+every input, so that must not matter.  A failure is reported once shrunk, without
+the "explain" phase, which traces torch's code and can take long.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -29,6 +33,7 @@ from llm_book.sampling import apply_temperature, filter_logits, sample_next, top
 
 # Derandomised and without the example database: every run tries the same examples.
 FAST = settings(max_examples=50, deadline=None, derandomize=True, database=None,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow])
 MODEL = settings(FAST, max_examples=30)  # each example runs the toy GPT
 
@@ -199,6 +204,11 @@ def test_temperature_keeps_the_order_of_the_tokens(logits, t):
 @FAST
 @given(logits=logits_tensors(dtypes=("float32", "float64")), t=st.floats(1e-300, 1e-25))
 def test_tiny_temperature_puts_all_the_mass_on_the_largest_logits(logits, t):
+    # "Tiny" is relative to the gap: logits 1e-118 apart stay a near-tie even at T = 1e-26.  With every
+    # other logit more than 50 T below the largest, each keeps less than e^-50 of the mass.
+    for row in logits.reshape(-1, logits.shape[-1]).double():
+        below = row[row < row.max()]
+        assume(below.numel() == 0 or float(row.max() - below.max()) > 50 * t)
     probs = torch.softmax(apply_temperature(logits, t).double(), -1)
     assert is_distribution(probs)
     top = logits == logits.amax(dim=-1, keepdim=True)

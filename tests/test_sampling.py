@@ -229,6 +229,21 @@ def test_filters_treat_batch_rows_independently(name):
         torch.testing.assert_close(batched[i], FILTERS[name](logits[i]), atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("dtype, small, large, temperature", [
+    (torch.float64, 1e-300, 1.0, 5e-324),
+    (torch.float32, 1.0, 1e10, 1e-30),
+])
+def test_a_tiny_temperature_shifts_only_the_rows_that_overflow(dtype, small, large, temperature):
+    # Row 1 overflows and is shifted so that its largest logit is 0; row 0 does not overflow, so it
+    # must come out exactly as it does alone (found by hypothesis: the whole batch used to be shifted).
+    logits = torch.tensor([[0.0, small], [large, large]], dtype=dtype)
+    batched = apply_temperature(logits, temperature)
+    for i in range(2):
+        torch.testing.assert_close(batched[i], apply_temperature(logits[i], temperature), atol=0, rtol=0)
+    assert batched[0, 1] == small / temperature                  # unshifted
+    assert torch.equal(batched[1], torch.zeros(2, dtype=dtype))  # shifted: the two ties share the mass
+
+
 @pytest.mark.parametrize("name", FILTERS)
 def test_filters_never_leave_nothing(name):
     logits = torch.randn(5, 6, generator=torch.Generator().manual_seed(2))

@@ -10,15 +10,11 @@ Set SLIDES_SCREENSHOTS=folder to keep a screenshot of every slide.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -27,11 +23,11 @@ from llm_book.slides import (ASSETS, MAX_CODE_LINES, NODE_MODULES, build_slides,
                              split_heading_cell)
 
 sys.path.insert(0, str(Path(__file__).parent))
+from offline_browser import chromium, open_offline, serve  # noqa: E402
 from solution_text import distinctive_lines, leaks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-CHROMIUM = "/usr/bin/chromium"
 CHAPTERS = [p.stem for p in sorted(BOOK.glob("*.ipynb")) if p.stem != "teachers_guide"]
 MISSING = [s for s in ASSETS if not (ROOT / NODE_MODULES / s).exists()]
 
@@ -155,61 +151,33 @@ def test_missing_reveal_is_a_clear_error(tmp_path, capsys):
 
 # --- in the browser ----------------------------------------------------------------------------------------
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(decks):
-    handler = functools.partial(_QuietHandler, directory=str(decks))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(decks) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is missing at {CHROMIUM} (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+    with chromium() as browser:
         yield browser
-        browser.close()
+
+
+def _open_deck(browser, url: str, problems: list[str]):
+    """The deck at ``url`` (requests off the machine blocked), once reveal.js is ready; ``(context, page)``."""
+    context, page = open_offline(browser, url, problems, viewport=(1280, 800), wait_until="networkidle")
+    # The deck loads reveal.js through require.js, which keeps it off `window`: ask require.js for it.
+    page.evaluate("() => new Promise(done => require(['reveal.js/dist/reveal.js'], R => { window.Reveal = R; "
+                  "done(); }))")
+    page.wait_for_function("() => Reveal.isReady()", timeout=20000)
+    return context, page
 
 
 @needs_node_modules
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_deck_steps_through_offline(chapter, served, browser):
     problems: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-
-    def route(r):
-        url = r.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
-            r.continue_()
-        else:
-            problems.append(f"request leaving the machine (blocked): {url}")
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
-    page.on("requestfailed", lambda r: urlparse(r.url).hostname == "127.0.0.1"
-            and problems.append(f"failed request: {r.url} ({r.failure})"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-    page.goto(f"{served}/{chapter}.slides.html", wait_until="networkidle")
-    # The deck loads reveal.js through require.js, which keeps it off `window`: ask require.js for it.
-    page.evaluate("() => new Promise(done => require(['reveal.js/dist/reveal.js'], R => { window.Reveal = R; "
-                  "done(); }))")
-    page.wait_for_function("() => Reveal.isReady()", timeout=20000)
+    context, page = _open_deck(browser, f"{served}/{chapter}.slides.html", problems)
     page.wait_for_function("() => window.MathJax && MathJax.isReady", timeout=20000)
     page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
     shots = os.environ.get("SLIDES_SCREENSHOTS")
@@ -250,16 +218,7 @@ def _position(page) -> str:
 def test_speaker_view_shows_the_notes_offline(served, browser):
     """S opens reveal.js's speaker view (a pop-up, from the local notes plugin) with the slide's notes."""
     problems: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("data:", "blob:", "about:"))
-                  or urlparse(r.request.url).hostname == "127.0.0.1"
-                  else (problems.append(f"blocked: {r.request.url}"), r.abort()))
-    page = context.new_page()
-    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
-    page.goto(f"{served}/05b_training.slides.html", wait_until="networkidle")
-    page.evaluate("() => new Promise(done => require(['reveal.js/dist/reveal.js'], R => { window.Reveal = R; "
-                  "done(); }))")
-    page.wait_for_function("() => Reveal.isReady()", timeout=20000)
+    context, page = _open_deck(browser, f"{served}/05b_training.slides.html", problems)
     page.evaluate("() => Reveal.slide(1, 0)")
     expected = page.evaluate("() => Reveal.getSlideNotes()")
     with page.expect_popup() as popup_info:

@@ -16,14 +16,11 @@ toy language and the sampling filters, and the answers are compared with llm_boo
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import math
 import random
-import threading
+import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import torch
@@ -34,19 +31,13 @@ from llm_book.pretrained import load_toy_gpt
 from llm_book.probability import sequence_log_probs
 from llm_book.sampling import filter_logits
 
-CHROMIUM = "/usr/bin/chromium"
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"Chromium is missing at {CHROMIUM} (apt-get install chromium; .ci/run does)",
-                allow_module_level=True)
+sys.path.insert(0, str(Path(__file__).parent))
+from offline_browser import chromium, open_offline, playwright_or_skip, serve  # noqa: E402
+
+playwright_or_skip()
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>engine</title>
 <script src="engine.js" data-llm-book-model="toy-gpt.json"></script></head><body>engine parity</body></html>"""
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -54,45 +45,19 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("engine-page")
     web.write_web_assets(root)
     (root / "index.html").write_text(PAGE, encoding="utf-8")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(root) as base:
+        yield root, base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--allow-file-access-from-files"],
-        )
+    with chromium(["--allow-file-access-from-files"]) as browser:
         yield browser
-        browser.close()
 
 
 def _open(browser, url: str, problems: list[str]):
-    context = browser.new_context()
-
-    def route(r):
-        parsed = urlparse(r.request.url)
-        if parsed.scheme in ("data", "blob", "file") or parsed.hostname == "127.0.0.1":
-            r.continue_()
-        else:
-            problems.append(f"request leaving the machine (blocked): {r.request.url}")
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
-    page.goto(url, wait_until="load")
+    """The page at ``url`` (requests off the machine blocked), once the engine has loaded its model."""
+    _, page = open_offline(browser, url, problems, viewport=(1280, 720))
     page.wait_for_function("() => window.llmBook && window.llmBook.loaded", timeout=20000)
     return page
 
@@ -433,16 +398,10 @@ def test_website_pages_load_the_shared_engine(tmp_path, browser):
     assert (html / "_static" / "llm-book" / "toy-gpt.json").read_text() == web.payload_json()
     assert (html / "_static" / "llm-book" / "engine.js").read_text() == web.engine_source()
 
-    handler = functools.partial(_QuietHandler, directory=str(html))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     problems: list[str] = []
-    try:
-        page = _open(browser, f"http://127.0.0.1:{server.server_address[1]}/index.html", problems)
+    with serve(html) as base:
+        page = _open(browser, f"{base}/index.html", problems)
         page.wait_for_function("() => document.querySelector('.llm-book-explorer').dataset.mounted === 'ready'",
                                timeout=20000)
         page.context.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert not problems, problems
