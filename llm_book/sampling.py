@@ -102,7 +102,9 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """
     _check_logits(logits)
     p = _check_top_p(p)
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    # stable: equal logits keep their index order on every device (the browser's engine.js breaks ties
+    # the same way), so which of several tied tokens top-p keeps is the same everywhere
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
     probs = torch.softmax(sorted_logits.double(), dim=-1)  # float64: the same answer for any dtype
     mass_before = probs.cumsum(dim=-1) - probs             # mass of the tokens ranked above each one
     # Remove a token when the tokens before it already reach p.  The tolerance absorbs rounding

@@ -178,6 +178,14 @@ def test_top_p_does_not_depend_on_the_order_of_the_vocabulary():
     assert kept(out) == [1, 3]  # where 0.5 and 0.3 went
 
 
+def test_top_p_breaks_ties_by_index():
+    # Four equal tokens, p = 0.5: two are enough, and the first two in vocabulary order are kept
+    # (the browser's explorer does the same).
+    assert kept(top_p_filter(torch.zeros(4), 0.5)) == [0, 1]
+    # each 2.0 has probability 0.237: three are needed, the first three of the four
+    assert kept(top_p_filter(torch.tensor([[0.0, 2.0, 2.0, 2.0, 2.0]]), 0.5)[0]) == [1, 2, 3]
+
+
 def test_top_p_one_keeps_even_tiny_probabilities():
     logits = torch.tensor([0.0, -30.0, -40.0])
     assert kept(top_p_filter(logits, 1.0)) == [0, 1, 2]
