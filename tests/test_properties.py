@@ -31,7 +31,7 @@ from llm_book.probability import (
 )
 from llm_book.sampling import apply_temperature, filter_logits, sample_next, top_k_filter, top_p_filter
 
-# Derandomised and without the example database: every run tries the same examples.
+# Derandomised and without the example database: the same examples for the same imported modules.
 FAST = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow])
